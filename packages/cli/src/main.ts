@@ -1,0 +1,51 @@
+// hostgate: one CLI for agents and operators. Each verb lives in its own module under
+// commands/, loaded only when called so `hostgate eventlog …` never pays for gRPC.
+import { CliUsageError, EXIT_USAGE, type Command } from './command.ts';
+
+const verbs: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
+  health: { summary: 'gRPC health of the four services', load: () => import('./commands/health.ts') },
+  eventlog: { summary: 'replay or show TCG boot event logs', load: () => import('./commands/eventlog.ts') },
+  quote: { summary: 'verify a TPM 2.0 quote', load: () => import('./commands/quote.ts') },
+};
+
+function usage(): string {
+  const lines = Object.entries(verbs).map(([name, v]) => `  ${name.padEnd(10)} ${v.summary}`);
+  return `usage: hostgate <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'hostgate <command> --help' for a command's options.`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return verb === undefined ? EXIT_USAGE : 0;
+  }
+  const entry = verbs[verb];
+  if (entry === undefined) {
+    process.stderr.write(`hostgate: unknown command '${verb}'\n${usage()}\n`);
+    return EXIT_USAGE;
+  }
+  const { command } = await entry.load();
+  try {
+    return await command(rest);
+  } catch (err) {
+    if (err instanceof CliUsageError) {
+      process.stderr.write(`hostgate ${verb}: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    // An unexpected failure: one line for the operator, the stack only when asked for.
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`hostgate: ${message}\n`);
+    if (process.env['HOSTGATE_DEBUG'] && err instanceof Error && err.stack)
+      process.stderr.write(`${err.stack}\n`);
+    process.exitCode = 1;
+  },
+);
