@@ -10,7 +10,8 @@ export type TransportErrorCode =
   | 'RESPONSE_TAG'
   | 'RESPONSE_SIZE'
   | 'RESPONSE_TOO_LARGE'
-  | 'RESPONSE_TRAILING';
+  | 'RESPONSE_TRAILING'
+  | 'RESPONSE_MALFORMED';
 
 /** The TPM could not be reached, or what came back is not a well-formed TPM response. */
 export class TpmTransportError extends Error {

@@ -3,6 +3,25 @@ export type { TransportErrorCode } from './errors.ts';
 export { describeResponseCode } from './response-codes.ts';
 export type { DescribedResponseCode } from './response-codes.ts';
 export {
+  EK_POLICY,
+  eccAkTemplate,
+  eccEkTemplate,
+  eccSigningKeyTemplate,
+  rsaAkTemplate,
+  rsaEkTemplate,
+  TPMA_OBJECT,
+} from './templates.ts';
+export { EK_CERT_NV_INDEX, Tpm, TPM_RH } from './tpm.ts';
+export type {
+  AttestationResult,
+  Authorization,
+  CreatedObject,
+  HashName,
+  NvPublic,
+  PcrSelection,
+  PcrValues,
+} from './tpm.ts';
+export {
   checkResponseFrame,
   DeviceTransport,
   MAX_RESPONSE_SIZE,
