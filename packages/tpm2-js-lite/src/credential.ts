@@ -19,12 +19,15 @@ export class CredentialError extends Error {
     | 'CREDENTIAL_EK_UNSUPPORTED'
     | 'CREDENTIAL_SECRET_SIZE'
     | 'CREDENTIAL_NAME'
-    | 'CREDENTIAL_EK_KEY';
-  readonly offset = 0;
-  constructor(code: CredentialError['code'], message: string) {
+    | 'CREDENTIAL_EK_KEY'
+    | 'CREDENTIAL_EK_MALFORMED';
+  /** Byte offset in the EK's TPMT_PUBLIC for CREDENTIAL_EK_MALFORMED / _UNSUPPORTED, else 0. */
+  readonly offset: number;
+  constructor(code: CredentialError['code'], message: string, offset = 0) {
     super(message);
     this.name = 'CredentialError';
     this.code = code;
+    this.offset = offset;
   }
 }
 
@@ -162,16 +165,27 @@ function protectSeed(ek: CredentialEkKey): { seed: Uint8Array; encryptedSeed: Ui
     let e = new Uint8Array(4);
     new DataView(e.buffer).setUint32(0, exponent);
     while (e.length > 1 && e[0] === 0) e = e.subarray(1);
-    const key = createPublicKey({ key: { kty: 'RSA', n: b64url(ek.modulus), e: b64url(e) }, format: 'jwk' });
-    const encryptedSeed = publicEncrypt(
-      {
-        key,
-        padding: constants.RSA_PKCS1_OAEP_PADDING,
-        oaepHash: ek.nameAlg,
-        oaepLabel: labelBytes('IDENTITY'),
-      },
-      seed,
-    );
+    let encryptedSeed: Uint8Array;
+    try {
+      const key = createPublicKey({
+        key: { kty: 'RSA', n: b64url(ek.modulus), e: b64url(e) },
+        format: 'jwk',
+      });
+      encryptedSeed = publicEncrypt(
+        {
+          key,
+          padding: constants.RSA_PKCS1_OAEP_PADDING,
+          oaepHash: ek.nameAlg,
+          oaepLabel: labelBytes('IDENTITY'),
+        },
+        seed,
+      );
+    } catch (err) {
+      throw new CredentialError(
+        'CREDENTIAL_EK_KEY',
+        `RSA EK public key is unusable: ${(err as Error).message}`,
+      );
+    }
     return { seed, encryptedSeed: new Uint8Array(encryptedSeed) };
   }
   const curve = CURVES[ek.curve];
@@ -274,4 +288,99 @@ export function decodeTpm2ToolsCredential(file: Uint8Array): MadeCredential {
   const encryptedSecret = sized('TPM2B_ENCRYPTED_SECRET', 512);
   if (at !== file.length) throw new CredentialFileError(`${file.length - at} trailing bytes`, at);
   return { credentialBlob, encryptedSecret };
+}
+
+const ALG = {
+  RSA: 0x0001,
+  ECC: 0x0023,
+  AES: 0x0006,
+  CFB: 0x0043,
+  NULL: 0x0010,
+  ECDAA: 0x001a,
+  RSAES: 0x0015,
+} as const;
+const HASH_BY_ALG: Record<number, CredentialHash> = { 4: 'sha1', 11: 'sha256', 12: 'sha384', 13: 'sha512' };
+const CURVE_BY_ID: Record<number, 'P-256' | 'P-384' | 'P-521'> = { 3: 'P-256', 4: 'P-384', 5: 'P-521' };
+const TPMA_RESTRICTED = 0x00010000;
+const TPMA_DECRYPT = 0x00020000;
+
+/**
+ * Reads what MakeCredential needs from an EK's TPMT_PUBLIC (the contents of a TPM2B_PUBLIC), checking
+ * every length. The EK must be a restricted decryption key with an AES-CFB symmetric definition.
+ */
+export function ekKeyFromPublic(tpmtPublic: Uint8Array): CredentialEkKey {
+  const view = new DataView(tpmtPublic.buffer, tpmtPublic.byteOffset, tpmtPublic.byteLength);
+  let at = 0;
+  const fail = (message: string): never => {
+    throw new CredentialError('CREDENTIAL_EK_MALFORMED', `EK TPMT_PUBLIC: ${message} at byte ${at}`, at);
+  };
+  const u16 = () => {
+    if (tpmtPublic.length - at < 2) fail('truncated');
+    const v = view.getUint16(at);
+    at += 2;
+    return v;
+  };
+  const u32 = () => {
+    if (tpmtPublic.length - at < 4) fail('truncated');
+    const v = view.getUint32(at);
+    at += 4;
+    return v;
+  };
+  const sized = (max: number) => {
+    const size = u16();
+    if (size > max) fail(`buffer of ${size} bytes exceeds ${max}`);
+    if (tpmtPublic.length - at < size) fail('buffer runs past the end');
+    const out = tpmtPublic.slice(at, at + size);
+    at += size;
+    return out;
+  };
+  const unsupported = (message: string): never => {
+    throw new CredentialError('CREDENTIAL_EK_UNSUPPORTED', message, at);
+  };
+  const type = u16();
+  const nameAlg = HASH_BY_ALG[u16()] ?? unsupported('EK nameAlg is not SHA-1/256/384/512');
+  const attributes = u32();
+  if ((attributes & (TPMA_RESTRICTED | TPMA_DECRYPT)) !== (TPMA_RESTRICTED | TPMA_DECRYPT)) {
+    unsupported('EK is not a restricted decryption key');
+  }
+  sized(64); // authPolicy
+  if (u16() !== ALG.AES) unsupported('EK symmetric algorithm is not AES');
+  const symmetricKeyBits = u16();
+  if (u16() !== ALG.CFB) unsupported('EK symmetric mode is not CFB');
+  const scheme = u16();
+  if (scheme !== ALG.NULL) unsupported('a storage EK has scheme TPM_ALG_NULL');
+  let key: CredentialEkKey;
+  if (type === ALG.RSA) {
+    const keyBits = u16();
+    const exponent = u32();
+    const modulus = sized(512);
+    if (modulus.length * 8 !== keyBits) fail(`modulus of ${modulus.length} bytes for ${keyBits} bits`);
+    key = { type: 'rsa', nameAlg, symmetricKeyBits, modulus, exponent };
+  } else if (type === ALG.ECC) {
+    const curve = CURVE_BY_ID[u16()] ?? unsupported('EK curve is not NIST P-256/384/521');
+    if (u16() !== ALG.NULL) unsupported('EK KDF is not TPM_ALG_NULL');
+    const x = sized(66);
+    const y = sized(66);
+    key = { type: 'ecc', nameAlg, symmetricKeyBits, curve, x, y };
+  } else {
+    key = unsupported(`EK type 0x${type.toString(16)} is not RSA or ECC`);
+  }
+  if (at !== tpmtPublic.length) fail(`${tpmtPublic.length - at} trailing bytes`);
+  return key;
+}
+
+/**
+ * TPM2_MakeCredential for an EK given as its TPMT_PUBLIC bytes (or already decoded), the AK's name
+ * (nameAlg ‖ digest) and the secret to protect (at most the EK nameAlg's digest size).
+ */
+export function makeCredential(
+  ekPublic: Uint8Array | CredentialEkKey,
+  akName: Uint8Array,
+  secret: Uint8Array,
+): MadeCredential {
+  return makeCredentialFor(
+    ekPublic instanceof Uint8Array ? ekKeyFromPublic(ekPublic) : ekPublic,
+    akName,
+    secret,
+  );
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { type Swtpm, startSwtpm, swtpmMissing } from '@hostgate/testkit/swtpm';
-import { decodeTpm2ToolsCredential } from '../src/credential.ts';
+import { decodeTpm2ToolsCredential, makeCredential } from '../src/credential.ts';
 import { TpmResponseError } from '../src/client/errors.ts';
 import { eccAkTemplate, rsaAkTemplate } from '../src/client/templates.ts';
 import { Tpm, TPM_RH } from '../src/client/tpm.ts';
@@ -204,6 +204,42 @@ describe('Tpm client against swtpm', { timeout: 120_000 }, () => {
           await tpm.flushContext(ek.handle);
         });
       }
+    });
+  }
+
+  for (const alg of ['rsa', 'ecc'] as const) {
+    test(`enrollment round trip (${alg}): makeCredential for the client's EK and AK, ActivateCredential`, {
+      skip,
+    }, async () => {
+      await client(async (tpm) => {
+        const ek = await tpm.createEk(alg);
+        const ak = await tpm.createPrimary(
+          TPM_RH.ENDORSEMENT,
+          alg === 'rsa' ? rsaAkTemplate() : eccAkTemplate(),
+        );
+        const other = await tpm.createPrimary(
+          TPM_RH.OWNER,
+          alg === 'rsa' ? rsaAkTemplate() : eccAkTemplate(),
+        );
+        try {
+          const secret = await tpm.getRandom(32);
+          const made = makeCredential(ek.public, ak.name, secret);
+          const recovered = await tpm.activateCredentialWithEk(
+            ak.handle,
+            ek.handle,
+            made.credentialBlob,
+            made.encryptedSecret,
+          );
+          assert.equal(hex(recovered), hex(secret));
+          // A key other than the named AK cannot claim the credential (the name feeds the HMAC and the key derivation).
+          await assert.rejects(
+            tpm.activateCredentialWithEk(other.handle, ek.handle, made.credentialBlob, made.encryptedSecret),
+            (e: unknown) => e instanceof TpmResponseError && e.rcName === 'TPM_RC_INTEGRITY',
+          );
+        } finally {
+          for (const h of [other.handle, ak.handle, ek.handle]) await tpm.flushContext(h);
+        }
+      });
     });
   }
 

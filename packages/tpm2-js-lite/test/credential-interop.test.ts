@@ -10,6 +10,7 @@ import { startSwtpm, swtpmMissing } from '@hostgate/testkit/swtpm';
 import {
   type CredentialEkKey,
   decodeTpm2ToolsCredential,
+  ekKeyFromPublic,
   encodeTpm2ToolsCredential,
   makeCredentialFor,
 } from '../src/credential.ts';
@@ -28,7 +29,8 @@ function ekFromPem(pem: string): CredentialEkKey {
       nameAlg: 'sha256',
       symmetricKeyBits: 128,
       modulus: b(jwk.n),
-      exponent: e.reduce((n, x) => n * 256 + x, 0),
+      // TPMS_RSA_PARMS writes the default exponent 65537 as 0.
+      exponent: ((n) => (n === 65537 ? 0 : n))(e.reduce((n, x) => n * 256 + x, 0)),
     };
   }
   assert.equal(jwk.crv, 'P-256');
@@ -47,7 +49,9 @@ for (const alg of ['rsa', 'ecc'] as const) {
       // Without a resource manager transient objects pile up between tool runs: flush after each.
       const flush = () => tool('tpm2_flushcontext', ['-t']);
       try {
-        await tool('tpm2_createek', ['-c', 'ek.ctx', '-G', alg, '-u', 'ek.pem', '-f', 'pem']);
+        await tool('tpm2_createek', ['-c', 'ek.ctx', '-G', alg, '-u', 'ek.pub']);
+        await flush();
+        await tool('tpm2_readpublic', ['-c', 'ek.ctx', '-o', 'ek.pem', '-f', 'pem']);
         await flush();
         const sigScheme = alg === 'rsa' ? 'rsassa' : 'ecdsa';
         await tool('tpm2_createak', [
@@ -67,7 +71,10 @@ for (const alg of ['rsa', 'ecc'] as const) {
           'ak.name',
         ]);
         await flush();
-        const ek = ekFromPem(await readFile(path.join(dir, 'ek.pem'), 'utf8'));
+        // The EK as the TPM returned it (TPM2B_PUBLIC), and independently as OpenSSL reads its PEM.
+        const ekTpm2b = new Uint8Array(await readFile(path.join(dir, 'ek.pub')));
+        const ek = ekKeyFromPublic(ekTpm2b.subarray(2));
+        assert.deepEqual(ek, ekFromPem(await readFile(path.join(dir, 'ek.pem'), 'utf8')));
         const akName = new Uint8Array(await readFile(path.join(dir, 'ak.name')));
         const secret = new Uint8Array(Buffer.from('hostgate enrollment secret 32B!!'));
         const made = makeCredentialFor(ek, akName, secret);

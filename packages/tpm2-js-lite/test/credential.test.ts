@@ -11,14 +11,17 @@ import {
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
+import { eccAkTemplate, eccEkTemplate, rsaEkTemplate } from '../src/client/templates.ts';
 import {
   type CredentialEkKey,
   CredentialError,
   CredentialFileError,
   decodeTpm2ToolsCredential,
+  ekKeyFromPublic,
   encodeTpm2ToolsCredential,
   kdfa,
   kdfe,
+  makeCredential,
   makeCredentialFor,
 } from '../src/credential.ts';
 
@@ -228,5 +231,55 @@ describe('tpm2-tools credential file', () => {
         (e: unknown) => e instanceof CredentialFileError && e.offset === offset,
       );
     }
+  });
+});
+
+describe('ekKeyFromPublic', () => {
+  test('reads the TCG EK templates', () => {
+    const rsa = ekKeyFromPublic(rsaEkTemplate());
+    assert.equal(rsa.type, 'rsa');
+    assert.equal(rsa.nameAlg, 'sha256');
+    assert.equal(rsa.symmetricKeyBits, 128);
+    const ecc = ekKeyFromPublic(eccEkTemplate());
+    assert.equal(ecc.type === 'ecc' && ecc.curve, 'P-256');
+  });
+  test('refuses keys that cannot receive a credential', () => {
+    // The templates' unique fields are zero: structurally an EK, but no usable public key.
+    for (const template of [rsaEkTemplate(), eccEkTemplate()]) {
+      assert.throws(
+        () => makeCredential(template, h('000b' + '00'.repeat(32)), new Uint8Array(16)),
+        (e: unknown) => e instanceof CredentialError && e.code === 'CREDENTIAL_EK_KEY',
+      );
+    }
+    assert.throws(
+      () => ekKeyFromPublic(eccAkTemplate()),
+      (e: unknown) => e instanceof CredentialError && e.code === 'CREDENTIAL_EK_UNSUPPORTED',
+    );
+  });
+  test('hostile bytes and mutated templates raise only CredentialError, with an offset inside the input', () => {
+    const seeds = [rsaEkTemplate(), eccEkTemplate()];
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 400 }),
+          fc
+            .tuple(fc.nat(1), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat(400))
+            .map(([which, pos, byte, cut]) => {
+              const seed = seeds[which]!.slice();
+              seed[pos % seed.length] = byte;
+              return seed.subarray(0, Math.max(0, seed.length - (cut % 8 === 0 ? cut % 300 : 0)));
+            }),
+        ),
+        (bytes) => {
+          try {
+            ekKeyFromPublic(bytes);
+          } catch (e) {
+            if (!(e instanceof CredentialError)) throw e;
+            assert.ok(e.offset >= 0 && e.offset <= bytes.length);
+          }
+        },
+      ),
+      { numRuns: 10_000 },
+    );
   });
 });
