@@ -574,7 +574,9 @@ export class Tpm {
   /** Reads a whole NV index in chunks of at most TPM_PT_NV_BUFFER_MAX bytes. */
   async nvRead(index: number, opts: { authHandle?: number; auth?: Authorization } = {}): Promise<Uint8Array> {
     const { dataSize } = await this.nvReadPublic(index);
-    const chunk = Math.min(1024, (await this.getTpmProperty(0x12c).catch(() => undefined)) ?? 512);
+    // TPM_PT_NV_BUFFER_MAX; a TPM reporting nonsense still gets a chunk size that makes progress.
+    const reported = await this.getTpmProperty(0x12c).catch(() => undefined);
+    const chunk = reported !== undefined && reported >= 64 ? Math.min(1024, reported) : 512;
     const out = new Uint8Array(dataSize);
     for (let offset = 0; offset < dataSize; ) {
       const size = Math.min(chunk, dataSize - offset);
