@@ -1,1 +1,16 @@
-export {};
+// Public API of @hostgate/eventlog: parse (grants no trust), replay, compare with a quote.
+export { type BankInfo, type BankName, KNOWN_ALGORITHMS } from './algorithms.ts';
+export { bytesEqual, fromHex, toHex } from './bytes.ts';
+export { EventLogError, type EventLogErrorCode } from './errors.ts';
+export * from './event-types.ts';
+export type { HashProvider } from './hash.ts';
+export {
+  type EventDigest,
+  type EventLog,
+  type EventLogFormat,
+  type ParseOptions,
+  type ParseWarning,
+  parseEventLog,
+  type SpecIdEvent,
+  type UntrustedEvent,
+} from './parse.ts';
