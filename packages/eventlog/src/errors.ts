@@ -15,7 +15,8 @@ export type EventLogErrorCode =
   | 'duplicate-digest'
   | 'pcr-index-out-of-range'
   | 'trailing-bytes'
-  | 'not-an-event-log';
+  | 'not-an-event-log'
+  | 'unsupported-algorithm';
 
 /** A log that cannot be parsed or replayed; `offset` is the byte where the fault was found. */
 export class EventLogError extends Error {

@@ -14,3 +14,23 @@ export {
   type SpecIdEvent,
   type UntrustedEvent,
 } from './parse.ts';
+export {
+  isHcrtmEvent,
+  isStartupLocalityEvent,
+  type PcrValues,
+  pcrStartValue,
+  type Replay,
+  type ReplayOptions,
+  type ReplayWarning,
+  replay,
+  startLocality,
+} from './replay.ts';
+export {
+  compareWithQuote,
+  type PcrMatch,
+  type PcrMismatch,
+  type QuoteComparison,
+  type QuotedPcrs,
+  type VerifiedEvent,
+} from './compare.ts';
+export { pcrsToJson } from './json.ts';
