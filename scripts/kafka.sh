@@ -39,6 +39,14 @@ cmd_fetch() {
     say "java or mvn not found; skipping the jar fetch (the Kafka test tier will be skipped)"
     return 0
   fi
+  mkdir -p "$(dirname "$KAFKA_HOME")"
+  # Test files may fetch at the same time: one resolves, the others wait and find it done.
+  exec 9>"$KAFKA_HOME.lock"
+  flock 9
+  if fetched; then
+    say "Kafka $KAFKA_VERSION jars already in $libs"
+    return 0
+  fi
   local work
   work=$(mktemp -d "${TMPDIR:-/tmp}/hostgate-kafka-fetch.XXXXXX")
   # shellcheck disable=SC2064
