@@ -88,7 +88,9 @@ const MAX_SPEC_ALGORITHMS = 16;
 
 /** Parse a boot event log. Throws EventLogError (and nothing else) on any malformed input. */
 export function parseEventLog(bytes: Uint8Array, options: ParseOptions = {}): EventLog {
-  const opts: Limits = { ...DEFAULTS, ...options };
+  const opts: Limits = { ...DEFAULTS };
+  for (const [k, v] of Object.entries(options))
+    if (v !== undefined && k in DEFAULTS) Object.assign(opts, { [k]: v });
   if (bytes.length === 0) throw new EventLogError('empty', 'event log is empty', 0, -1);
   if (bytes.length > opts.maxLogSize)
     throw new EventLogError(
@@ -97,15 +99,15 @@ export function parseEventLog(bytes: Uint8Array, options: ParseOptions = {}): Ev
       0,
       -1,
     );
+  // A first record naming an impossible PCR is not a log at all: say so rather than
+  // "truncated", which matters for text files handed in by mistake.
+  if (bytes.length >= 8 && u32le(bytes, 4) !== EV_NO_ACTION && u32le(bytes, 0) > opts.maxPcrIndex)
+    throw new EventLogError('not-an-event-log', 'first record is not a TCG event', 0, 0);
   if (bytes.length < LEGACY_HEADER)
     throw new EventLogError('truncated', `event log is ${bytes.length} bytes, shorter than one record`, 0, 0);
 
   const warnings: ParseWarning[] = [];
   const events: UntrustedEvent[] = [];
-  // A first record naming an impossible PCR is not a log at all: say so rather than
-  // "truncated", which matters for text files handed in by mistake.
-  if (u32le(bytes, 4) !== EV_NO_ACTION && u32le(bytes, 0) > opts.maxPcrIndex)
-    throw new EventLogError('not-an-event-log', 'first record is not a TCG event', 0, 0);
   const first = readLegacyRecord(bytes, 0, 0, opts);
   events.push(first.event);
   let offset = first.next;
