@@ -26,6 +26,8 @@ export class EventLogError extends Error {
   readonly offset: number;
   /** Index of the record being read (0 = first record), or -1 when not inside a record. */
   readonly eventIndex: number;
+  /** The message without the position, for callers that print `offset` and `eventIndex` themselves. */
+  readonly reason: string;
 
   constructor(code: EventLogErrorCode, message: string, offset: number, eventIndex: number) {
     super(
@@ -33,6 +35,7 @@ export class EventLogError extends Error {
         ? `${message} (event ${eventIndex}, offset ${offset})`
         : `${message} (offset ${offset})`,
     );
+    this.reason = message;
     this.code = code;
     this.offset = offset;
     this.eventIndex = eventIndex;

@@ -34,3 +34,4 @@ export {
   type VerifiedEvent,
 } from './compare.ts';
 export { pcrsToJson } from './json.ts';
+export { summarizeEvent } from './summary.ts';

@@ -1,7 +1,157 @@
-// Placeholder until its issue's work lands; replaced by the module's owner.
-import type { Command } from '../command.ts';
+// hostgate eventlog: replay TCG boot event logs into PCR values, or show their events.
+// A log that cannot be parsed costs one stderr line and exit status 1; the others still run.
+import { readFile } from 'node:fs/promises';
+import {
+  EV_NO_ACTION,
+  EventLogError,
+  type EventLog,
+  parseEventLog,
+  pcrsToJson,
+  replay,
+  summarizeEvent,
+  toHex,
+  type UntrustedEvent,
+} from '@hostgate/eventlog';
+import { CliUsageError, type Command, EXIT_OK, EXIT_REFUSED } from '../command.ts';
 
-export const command: Command = async () => {
-  process.stderr.write('hostgate eventlog: not built yet\n');
-  return 1;
+const USAGE = `usage: hostgate eventlog replay [--json] FILE...
+       hostgate eventlog show FILE
+
+  replay   replay each log into PCR values per bank (PC Client rules: EV_NO_ACTION is
+           never extended, StartupLocality / H-CRTM set PCR0's start, PCRs 17-22 start
+           all-ones); --json prints one line per file:
+           {"file","format","banks","events","pcrs":{"sha256":{"0":"hex",...},...}}
+  show     list the events of a log: index, PCR, type, sha256 digest prefix, description
+
+Nothing in a log is trusted until its PCRs match a verified quote.`;
+
+/** One-line description of why a file was refused, the CLI's stable error format. */
+function refusal(file: string, err: unknown): string {
+  if (err instanceof EventLogError) {
+    const at = err.eventIndex >= 0 ? ` (event ${err.eventIndex})` : '';
+    return `hostgate: ${file}: ${err.code} at offset ${err.offset}${at}: ${err.reason}`;
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.code === 'string' && typeof e.syscall === 'string')
+    return `hostgate: ${file}: cannot read: ${e.code}`;
+  throw err; // a bug, not a bad input: main prints it
+}
+
+async function load(file: string): Promise<EventLog> {
+  const bytes = await readFile(file);
+  return parseEventLog(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+}
+
+function warn(file: string, lines: string[]): void {
+  for (const l of lines) process.stderr.write(`hostgate: ${file}: warning: ${l}\n`);
+}
+
+async function replayFiles(files: string[], json: boolean): Promise<number> {
+  let status = EXIT_OK;
+  for (const file of files) {
+    let out: string;
+    try {
+      const log = await load(file);
+      const r = replay(log);
+      warn(file, [
+        ...log.warnings.map((w) => `${w.code} at offset ${w.offset}: ${w.message}`),
+        ...r.warnings.map((w) => `${w.code} (event ${w.eventIndex}): ${w.message}`),
+      ]);
+      const pcrs = pcrsToJson(r.pcrs);
+      const banks = log.banks.map((b) => b.name);
+      if (json) {
+        out = `${JSON.stringify({ file, format: log.format, banks, events: log.events.length, pcrs })}\n`;
+      } else {
+        const lines = [`${file}: ${log.format}, ${log.events.length} events, banks ${banks.join(' ')}`];
+        if (r.pcr0Locality !== 0)
+          lines.push(`  PCR0 start locality ${r.pcr0Locality}${r.hcrtm ? ' (H-CRTM)' : ''}`);
+        for (const [bank, values] of Object.entries(pcrs))
+          for (const [pcr, hex] of Object.entries(values))
+            lines.push(`  ${bank.padEnd(7)} ${pcr.padStart(2)}  ${hex}`);
+        if (Object.keys(pcrs).length === 0) lines.push('  (no PCR extended)');
+        out = `${lines.join('\n')}\n`;
+      }
+    } catch (err) {
+      process.stderr.write(`${refusal(file, err)}\n`);
+      status = EXIT_REFUSED;
+      continue;
+    }
+    process.stdout.write(out);
+  }
+  return status;
+}
+
+function pcrLabel(e: UntrustedEvent): string {
+  return e.pcr <= 99 ? String(e.pcr) : `0x${e.pcr.toString(16)}`;
+}
+
+function digestPrefix(e: UntrustedEvent): string {
+  if (e.type === EV_NO_ACTION) return '-';
+  const d = e.digests.find((x) => x.bank === 'sha256') ?? e.digests[0];
+  if (d === undefined) return '-';
+  const hex = toHex(d.digest.subarray(0, 8));
+  return d.bank === 'sha256' ? hex : `${d.bank}:${hex}`;
+}
+
+async function show(file: string): Promise<number> {
+  let log: EventLog;
+  try {
+    log = await load(file);
+  } catch (err) {
+    process.stderr.write(`${refusal(file, err)}\n`);
+    return EXIT_REFUSED;
+  }
+  warn(
+    file,
+    log.warnings.map((w) => `${w.code} at offset ${w.offset}: ${w.message}`),
+  );
+  const rows = log.events.map((e) => [
+    String(e.index),
+    pcrLabel(e),
+    e.typeName,
+    digestPrefix(e),
+    summarizeEvent(e),
+  ]);
+  const header = ['#', 'PCR', 'TYPE', 'SHA256', 'DESCRIPTION'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : i < 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ');
+  const banks = log.banks.map((b) => b.name).join(' ');
+  process.stdout.write(
+    `${file}: ${log.format}, ${log.events.length} events, banks ${banks} (untrusted until replayed against a quote)\n`,
+  );
+  process.stdout.write(`${[fmt(header), ...rows.map(fmt)].join('\n')}\n`);
+  return EXIT_OK;
+}
+
+export const command: Command = async (argv) => {
+  const [sub, ...rest] = argv;
+  if (sub === undefined) throw new CliUsageError(`missing subcommand\n${USAGE}`);
+  if (sub === '--help' || sub === '-h' || sub === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT_OK;
+  }
+  let json = false;
+  const files: string[] = [];
+  let optionsDone = false;
+  for (const a of rest) {
+    if (!optionsDone && a === '--') optionsDone = true;
+    else if (!optionsDone && (a === '--help' || a === '-h')) {
+      process.stdout.write(`${USAGE}\n`);
+      return EXIT_OK;
+    } else if (!optionsDone && a === '--json' && sub === 'replay') json = true;
+    else if (!optionsDone && a.startsWith('-') && a !== '-') throw new CliUsageError(`unknown option '${a}'`);
+    else files.push(a);
+  }
+  if (sub === 'replay') {
+    if (files.length === 0) throw new CliUsageError('replay needs at least one FILE');
+    return replayFiles(files, json);
+  }
+  if (sub === 'show') {
+    if (files.length !== 1) throw new CliUsageError('show takes exactly one FILE');
+    return show(files[0]!);
+  }
+  throw new CliUsageError(`unknown subcommand '${sub}'\n${USAGE}`);
 };
