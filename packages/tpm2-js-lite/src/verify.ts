@@ -35,7 +35,13 @@ const cacheByObject = new WeakMap<object, PreparedAk>();
 const cacheByBytes = new Map<string, PreparedAk>();
 const BYTES_CACHE_LIMIT = 64;
 
-function prepareAk(ak: AkInput): PreparedAk {
+function checkAk(pub: TpmPublic, allowUnrestricted: boolean): void {
+  if (!allowUnrestricted && !isRestrictedSigningKey(pub)) {
+    throw new Tpm2Error('KEY_NOT_ATTESTATION_KEY', 'the AK is not a restricted signing key');
+  }
+}
+
+function prepareAk(ak: AkInput, allowUnrestricted: boolean): PreparedAk {
   if (typeof ak === 'string') {
     const hit = cacheByBytes.get(ak);
     if (hit !== undefined) return hit;
@@ -45,16 +51,26 @@ function prepareAk(ak: AkInput): PreparedAk {
     const bytes = tpmtPublicBytes(ak);
     const id = toHex(bytes);
     const hit = cacheByBytes.get(id);
-    if (hit !== undefined) return hit;
+    if (hit?.public !== undefined) {
+      checkAk(hit.public, allowUnrestricted);
+      return hit;
+    }
     const pub = unmarshalTpmtPublic(bytes);
+    checkAk(pub, allowUnrestricted);
     return remember(id, { key: keyFromTpmPublic(pub), public: pub });
   }
   const hit = cacheByObject.get(ak);
-  if (hit !== undefined) return hit;
+  if (hit !== undefined) {
+    if (hit.public !== undefined) checkAk(hit.public, allowUnrestricted);
+    return hit;
+  }
   let prepared: PreparedAk;
   if ('kty' in ak) prepared = { key: fromJwk(ak as JsonWebKey) };
   else if ('asymmetricKeyType' in ak) prepared = { key: keyFromKeyObject(ak as KeyObject) };
-  else prepared = { key: keyFromTpmPublic(ak as TpmPublic), public: ak as TpmPublic };
+  else {
+    checkAk(ak as TpmPublic, allowUnrestricted);
+    prepared = { key: keyFromTpmPublic(ak as TpmPublic), public: ak as TpmPublic };
+  }
   cacheByObject.set(ak, prepared);
   return prepared;
 }
@@ -94,11 +110,8 @@ function verifySigned(
   }
   const signature =
     input.signature instanceof Uint8Array ? unmarshalSignature(input.signature) : input.signature;
-  const ak = prepareAk(input.akPublic);
+  const ak = prepareAk(input.akPublic, allowUnrestrictedAk);
   if (ak.public !== undefined) {
-    if (!allowUnrestrictedAk && !isRestrictedSigningKey(ak.public)) {
-      throw new Tpm2Error('KEY_NOT_ATTESTATION_KEY', 'the AK is not a restricted signing key');
-    }
     const scheme = ak.public.scheme;
     if (
       signature.kind !== 'null' &&
