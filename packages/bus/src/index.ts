@@ -1,1 +1,14 @@
-export {};
+export { InProcessBus } from './in-process-bus.ts';
+export type { InProcessBusOptions } from './in-process-bus.ts';
+export { murmur2, partitionForKey } from './partition.ts';
+export { BusError, DLQ_HEADERS } from './types.ts';
+export type {
+  Bus,
+  BusCommit,
+  BusHandler,
+  BusHeaders,
+  BusMessage,
+  CloseOptions,
+  SubscribeOptions,
+  Subscription,
+} from './types.ts';

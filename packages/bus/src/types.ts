@@ -1,0 +1,98 @@
+/** Message headers: small string values (trace context, error reasons, content type). */
+export type BusHeaders = Record<string, string>;
+
+export interface BusMessage {
+  topic: string;
+  /** Partition the key mapped to; messages of one key share one and keep their order. */
+  partition: number;
+  /** Position in the partition: unique per (topic, partition). */
+  offset: bigint;
+  /** The host id the message is about. */
+  key: string;
+  value: Uint8Array;
+  headers: BusHeaders;
+  /** 1 on first delivery to this subscription, then 2, 3… while the handler keeps failing. */
+  attempt: number;
+  /**
+   * Aborted when this delivery stopped counting: the subscription was closed without
+   * draining, or the partition moved to another group member. A handler that sees it
+   * aborted should stop: the message will be delivered again, to whoever holds it next.
+   */
+  signal: AbortSignal;
+}
+
+export type BusHandler = (message: BusMessage) => Promise<void>;
+
+export interface SubscribeOptions {
+  topic: string;
+  /** Consumer group: each message is handled by one member of each group. */
+  group: string;
+  handler: BusHandler;
+  /** Deliveries of one message before it goes to the dead-letter topic (default 5). */
+  maxAttempts?: number;
+  /** Dead-letter topic (default `<topic>.dlq`). */
+  dlqTopic?: string;
+  /** Delay before retry n (1-based) in ms (default 100·2^(n-1), at most 5 s). */
+  retryDelayMs?: (attempt: number) => number;
+  /** Called after the group's position in a partition moved to `offset` (the next to read). */
+  onCommit?: (commit: BusCommit) => void;
+  /** Called for failures the bus handles itself (retries, dead-lettering, commit errors). */
+  onError?: (error: unknown, context: { topic: string; partition?: number; offset?: bigint }) => void;
+}
+
+export interface BusCommit {
+  topic: string;
+  group: string;
+  partition: number;
+  /** Next offset the group will read: every message below it is done. */
+  offset: bigint;
+}
+
+export interface CloseOptions {
+  /**
+   * true (default): stop taking messages, let running handlers finish and commit them.
+   * false: abandon at once; running handlers are aborted and nothing more is committed,
+   * so their messages are delivered again to the next member (as after a crash).
+   */
+  drain?: boolean;
+}
+
+export interface Subscription {
+  readonly topic: string;
+  readonly group: string;
+  close(options?: CloseOptions): Promise<void>;
+}
+
+/**
+ * The message bus every service talks through. At-least-once: a message is committed only
+ * after its handler resolved (or after it went to the dead-letter topic), so a crash
+ * redelivers it; consumers make handling idempotent (by attestation id).
+ */
+export interface Bus {
+  publish(topic: string, key: string, value: Uint8Array, headers?: BusHeaders): Promise<void>;
+  subscribe(options: SubscribeOptions): Promise<Subscription>;
+  /** Closes every subscription (draining) and the connections. */
+  close(): Promise<void>;
+}
+
+/** Headers the bus adds to a dead-lettered message (its own headers are kept). */
+export const DLQ_HEADERS = {
+  reason: 'hostgate-dlq-reason',
+  errorName: 'hostgate-dlq-error',
+  errorCode: 'hostgate-dlq-code',
+  attempts: 'hostgate-dlq-attempts',
+  topic: 'hostgate-dlq-topic',
+  partition: 'hostgate-dlq-partition',
+  offset: 'hostgate-dlq-offset',
+  group: 'hostgate-dlq-group',
+  failedAt: 'hostgate-dlq-failed-at',
+} as const;
+
+export class BusError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BusError';
+    this.code = code;
+  }
+}
