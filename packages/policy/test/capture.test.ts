@@ -108,3 +108,16 @@ test('capture refuses unverified evidence and names the event', () => {
 test('the captured class name is validated like any draft', () => {
   assert.throws(() => capture('no spaces allowed', typicalMeasurements()), /class name/);
 });
+
+test('a log that measures SecureBoot both on and off is not captured', () => {
+  const specs = typicalSpecs();
+  specs.push({
+    pcr: 7,
+    type: 'EV_EFI_VARIABLE_DRIVER_CONFIG',
+    label: 'SecureBoot=0',
+    decoded: { kind: 'efi-variable', variableName: 'SecureBoot', secureBoot: false },
+  });
+  const e = captureError(() => capture('web', buildMeasurements(specs)), 'UNVERIFIED_EVIDENCE');
+  assert.equal(e.eventIndex, 9);
+  assert.match(e.message, /event 9 measured SecureBoot off while the summary says on/);
+});
