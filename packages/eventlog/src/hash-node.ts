@@ -1,6 +1,7 @@
-// HashProvider on node:crypto (OpenSSL): measured faster than @noble/hashes on the replay
-// hot path (see bench/src/eventlog-bench.ts), and it also covers SM3.
-import { createHash, getHashes } from 'node:crypto';
+// HashProvider on node:crypto (OpenSSL); it also covers SM3, which @noble/hashes lacks.
+// PCR extends hash under 130 bytes, so the one-shot crypto.hash() (no Hash object per
+// call) is used when present; createHash is the fallback for older Node.
+import * as crypto from 'node:crypto';
 import type { HashProvider } from './hash.ts';
 
 const NODE_NAMES: Record<string, string> = {
@@ -13,7 +14,26 @@ const NODE_NAMES: Record<string, string> = {
   sha3_384: 'sha3-384',
   sha3_512: 'sha3-512',
 };
-const available = new Set(getHashes());
+const available = new Set(crypto.getHashes());
+type OneShot = (algorithm: string, data: Uint8Array, encoding: 'buffer') => Uint8Array;
+const oneShot = (crypto as { hash?: OneShot }).hash;
+
+function join(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function toView(d: Uint8Array): Uint8Array {
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
 
 /** HashProvider backed by node:crypto. */
 export const nodeHash: HashProvider = {
@@ -22,10 +42,11 @@ export const nodeHash: HashProvider = {
     return n !== undefined && available.has(n);
   },
   digest(bank, ...parts) {
-    const h = createHash(NODE_NAMES[bank]!);
+    const name = NODE_NAMES[bank]!;
+    if (oneShot !== undefined) return toView(oneShot(name, join(parts), 'buffer'));
+    const h = crypto.createHash(name);
     for (const p of parts) h.update(p);
-    const d = h.digest();
-    return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+    return toView(h.digest());
   },
 };
 
