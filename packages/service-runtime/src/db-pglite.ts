@@ -1,0 +1,94 @@
+// Embedded PostgreSQL (PGlite, WebAssembly) for `npm start` and tests: no server to run.
+// One PGlite instance costs ~0.5 s to open and several hundred MB of address space, so the
+// all-in-one process opens one and hands each service a schema-scoped view of it.
+import { mkdir } from 'node:fs/promises';
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import {
+  applyMigrations,
+  checkSchemaName,
+  type Db,
+  DbError,
+  type Migration,
+  type MigrationTx,
+  type QueryResult,
+  type Queryable,
+} from './db.ts';
+
+const INT8_OID = 20;
+
+function result<R>(r: { rows: unknown[]; affectedRows?: number }): QueryResult<R> {
+  return { rows: r.rows as R[], rowCount: r.affectedRows || r.rows.length };
+}
+
+function wrapTx(tx: Transaction): MigrationTx {
+  return {
+    query: async <R>(sql: string, params?: readonly unknown[]) =>
+      result<R>(await tx.query(sql, params === undefined ? undefined : [...params])),
+    exec: async (sql: string) => {
+      await tx.exec(sql);
+    },
+  };
+}
+
+export interface EmbeddedPostgres {
+  readonly dataDir: string | undefined;
+  /** A Db whose unqualified names resolve to `schema`; closing it leaves the instance open. */
+  db(schema: string): Db;
+  close(): Promise<void>;
+}
+
+/** Opens (creating on first use) a PGlite data folder; undefined keeps everything in memory. */
+export async function openEmbeddedPostgres(dataDir: string | undefined): Promise<EmbeddedPostgres> {
+  if (dataDir !== undefined) await mkdir(dataDir, { recursive: true });
+  // int8 always as bigint (PGlite's default switches to number for small values), as in db-postgres.
+  const pg = await PGlite.create(dataDir, { parsers: { [INT8_OID]: (v: string) => BigInt(v) } });
+  let closed = false;
+  return {
+    dataDir,
+    db(schemaName: string): Db {
+      const schema = checkSchemaName(schemaName);
+      let viewClosed = false;
+      // PGlite has one session shared by every view: the search path is set per transaction
+      // (SET LOCAL) so two services' statements never run under each other's schema.
+      const inSchema = <T>(fn: (tx: MigrationTx) => Promise<T>): Promise<T> => {
+        if (closed || viewClosed)
+          return Promise.reject(
+            new DbError('DB_CLOSED', `database ${dataDir ?? '(memory)'} / ${schema} is closed`),
+          );
+        return pg.transaction(async (tx) => {
+          await tx.query(`SET LOCAL search_path TO "${schema}"`);
+          return fn(wrapTx(tx));
+        });
+      };
+      return {
+        kind: 'pglite',
+        schema,
+        query: <R>(sql: string, params?: readonly unknown[]) => inSchema((tx) => tx.query<R>(sql, params)),
+        transaction: <T>(fn: (tx: Queryable) => Promise<T>) => inSchema(fn),
+        migrate: (migrations: readonly Migration[]) =>
+          inSchema((tx) => applyMigrations(tx, schema, migrations)),
+        close: async () => {
+          viewClosed = true;
+        },
+      };
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await pg.close();
+    },
+  };
+}
+
+/** A standalone embedded Db that owns its PGlite instance (closing the Db closes it). */
+export async function openPgliteDb(dataDir: string | undefined, schema: string): Promise<Db> {
+  const embedded = await openEmbeddedPostgres(dataDir);
+  const view = embedded.db(schema);
+  return {
+    ...view,
+    close: async () => {
+      await view.close();
+      await embedded.close();
+    },
+  };
+}

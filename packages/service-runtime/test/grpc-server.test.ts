@@ -1,0 +1,213 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { isPortFree } from '@hostgate/testkit/ports';
+import {
+  checkHealth,
+  createLogger,
+  extractFromMetadata,
+  healthPackageDefinition,
+  injectToMetadata,
+  startGrpcServer,
+} from '../src/index.ts';
+import { trace, context } from '@opentelemetry/api';
+
+const logger = createLogger({
+  service: 'test',
+  level: 'silent',
+  destination: new Writable({ write: (_c, _e, cb) => cb() }),
+});
+
+// A tiny echo service defined in the test, so the server is exercised with a real API next to health.
+const echoProto = path.join(import.meta.dirname, 'fixtures', 'echo.proto');
+const echoPkg = protoLoader.loadSync(echoProto, { keepCase: true });
+const echoDef = echoPkg['test.v1.Echo'] as unknown as grpc.ServiceDefinition;
+
+type Unary = (
+  req: object,
+  md: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (e: grpc.ServiceError | null, r?: { text: string }) => void,
+) => void;
+
+function echoClient(address: string) {
+  const Ctor = grpc.makeClientConstructor(echoDef, 'test.v1.Echo');
+  return new Ctor(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+    Say: Unary;
+    Slow: Unary;
+  };
+}
+
+function call(fn: Unary, client: grpc.Client, req: object, md = new grpc.Metadata()) {
+  return new Promise<{ text: string }>((resolve, reject) =>
+    fn.call(client, req, md, {}, (e, r) => (e ? reject(e) : resolve(r ?? { text: '' }))),
+  );
+}
+
+async function startEcho(onSlow?: () => void) {
+  return startGrpcServer({
+    address: '127.0.0.1:0',
+    logger,
+    services: [
+      {
+        name: 'test.v1.Echo',
+        definition: echoDef,
+        implementation: {
+          Say: (c: grpc.ServerUnaryCall<{ text: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+            // Echo back the trace id the caller propagated, proving metadata extraction works.
+            const span = trace.getSpan(extractFromMetadata(c.metadata));
+            cb(null, { text: `${c.request.text}|${span?.spanContext().traceId ?? ''}` });
+          },
+          Slow: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => {
+            onSlow?.();
+            setTimeout(() => cb(null, { text: 'slow done' }), 300);
+          },
+        },
+      },
+    ],
+    reflection: [echoPkg],
+  });
+}
+
+test('binds 127.0.0.1 on a free port; health is NOT_SERVING until setServing(true)', async (t) => {
+  const server = await startEcho();
+  t.after(() => server.shutdown(1000));
+  assert.match(server.address, /^127\.0\.0\.1:\d+$/);
+  assert.equal((await checkHealth(server.address)).status, 'NOT_SERVING');
+  server.setServing(true);
+  assert.equal((await checkHealth(server.address)).status, 'SERVING');
+  assert.equal((await checkHealth(server.address, { service: 'test.v1.Echo' })).status, 'SERVING');
+  assert.equal((await checkHealth(server.address, { service: 'no.such.Service' })).status, 'NOT_FOUND');
+  server.setServing(false);
+  assert.equal((await checkHealth(server.address)).status, 'NOT_SERVING');
+});
+
+test('checkHealth reports an address nobody listens on as UNREACHABLE', async () => {
+  const server = await startEcho();
+  const address = server.address;
+  await server.shutdown(1000);
+  const r = await checkHealth(address, { timeoutMs: 1000 });
+  assert.equal(r.status, 'UNREACHABLE');
+});
+
+test('Watch streams status changes and ends when the server drains', async () => {
+  const server = await startEcho();
+  const Health = grpc.makeClientConstructor(
+    healthPackageDefinition()['grpc.health.v1.Health'] as unknown as grpc.ServiceDefinition,
+    'Health',
+  );
+  const client = new Health(server.address, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+    Watch(req: object): grpc.ClientReadableStream<{ status: string }>;
+  };
+  const seen: string[] = [];
+  const stream = client.Watch({ service: '' });
+  const ended = new Promise<void>((resolve) => {
+    stream.on('end', resolve);
+    stream.on('error', () => resolve());
+  });
+  stream.on('data', (m: { status: string }) => {
+    seen.push(m.status);
+    if (seen.length === 1) server.setServing(true);
+    if (seen.length === 2) void server.shutdown(5000);
+  });
+  const t0 = Date.now();
+  await ended;
+  client.close();
+  assert.deepEqual(seen, ['NOT_SERVING', 'SERVING', 'NOT_SERVING']);
+  // The open Watch must not hold shutdown until its grace period.
+  assert.ok(Date.now() - t0 < 3000, `drain took ${Date.now() - t0} ms`);
+});
+
+test('graceful shutdown lets an in-flight call finish, refuses new ones, frees the port', async () => {
+  let slowStarted!: () => void;
+  const started = new Promise<void>((r) => {
+    slowStarted = r;
+  });
+  const server = await startEcho(() => slowStarted());
+  server.setServing(true);
+  const client = echoClient(server.address);
+  const inflight = call(client.Slow, client, {});
+  await started;
+  const stopped = server.shutdown(5000);
+  const late = await call(client.Say, client, { text: 'late' }).then(
+    () => 'answered',
+    (e: grpc.ServiceError) => grpc.status[e.code],
+  );
+  assert.deepEqual(await inflight, { text: 'slow done' });
+  await stopped;
+  client.close();
+  assert.notEqual(late, 'answered');
+  assert.equal(await isPortFree(server.port), true);
+});
+
+test('shutdown cancels calls still running after the grace period', async () => {
+  const server = await startEcho();
+  const client = echoClient(server.address);
+  const inflight = call(client.Slow, client, {}).then(
+    () => 'finished',
+    (e: grpc.ServiceError) => grpc.status[e.code],
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  const t0 = Date.now();
+  await server.shutdown(50);
+  assert.ok(Date.now() - t0 < 250, 'did not wait for the 300 ms handler');
+  assert.equal(await inflight, 'CANCELLED');
+  client.close();
+});
+
+test('trace context crosses gRPC metadata (W3C traceparent)', async (t) => {
+  const server = await startEcho();
+  t.after(() => server.shutdown(1000));
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const parent = trace.setSpanContext(context.active(), {
+    traceId,
+    spanId: '00f067aa0ba902b7',
+    traceFlags: 1,
+    isRemote: false,
+  });
+  const md = injectToMetadata(new grpc.Metadata(), parent);
+  assert.equal(md.get('traceparent')[0], `00-${traceId}-00f067aa0ba902b7-01`);
+  const client = echoClient(server.address);
+  const r = await call(client.Say, client, { text: 'hi' }, md);
+  client.close();
+  assert.equal(r.text, `hi|${traceId}`);
+});
+
+type ReflectionReply = { list_services_response?: { service: { name: string }[] } };
+
+test('server reflection lists the health service and the registered API', async (t) => {
+  const server = await startEcho();
+  t.after(() => server.shutdown(1000));
+  const require = createRequire(import.meta.url);
+  const reflectionProto = path.join(
+    path.dirname(require.resolve('@grpc/reflection/package.json')),
+    'build/proto/grpc/reflection/v1/reflection.proto',
+  );
+  const pkg = protoLoader.loadSync(reflectionProto, { keepCase: true, oneofs: true });
+  const Reflection = grpc.makeClientConstructor(
+    pkg['grpc.reflection.v1.ServerReflection'] as unknown as grpc.ServiceDefinition,
+    'ServerReflection',
+  );
+  const client = new Reflection(
+    server.address,
+    grpc.credentials.createInsecure(),
+  ) as unknown as grpc.Client & {
+    ServerReflectionInfo(): grpc.ClientDuplexStream<object, ReflectionReply>;
+  };
+  const stream = client.ServerReflectionInfo();
+  const names = await new Promise<string[]>((resolve, reject) => {
+    stream.on('data', (m: ReflectionReply) => {
+      resolve((m.list_services_response?.service ?? []).map((s) => s.name));
+      stream.end();
+    });
+    stream.on('error', reject);
+    stream.write({ list_services: '' });
+  });
+  client.close();
+  assert.ok(names.includes('grpc.health.v1.Health'), names.join());
+  assert.ok(names.includes('test.v1.Echo'), names.join());
+});
