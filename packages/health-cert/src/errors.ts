@@ -56,6 +56,7 @@ export type HealthCertErrorCode =
   | 'CERT_PROFILE'
   | 'CERT_HEALTH_EXTENSION'
   | 'CRL_STRUCTURE'
+  | 'CRL_STALE'
   // Verification outcomes.
   | 'SIGNATURE_INVALID'
   | 'ISSUER_MISMATCH'

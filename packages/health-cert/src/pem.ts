@@ -42,3 +42,21 @@ export function fromPem(text: string, label: string): Uint8Array {
   }
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
+
+/** Every `label` block of a PEM text (a CA bundle), decoded. */
+export function fromPemAll(text: string, label: string): Uint8Array[] {
+  if (typeof text !== 'string' || text.length > MAX_PEM_CHARS) {
+    throw new HealthCertError('PEM_INVALID', `PEM text missing or longer than ${MAX_PEM_CHARS} characters`);
+  }
+  const end = `-----END ${label}-----`;
+  const out: Uint8Array[] = [];
+  let rest = text;
+  for (;;) {
+    const stop = rest.indexOf(end);
+    if (stop < 0) break;
+    out.push(fromPem(rest.slice(0, stop + end.length), label));
+    rest = rest.slice(stop + end.length);
+  }
+  if (out.length === 0) throw new HealthCertError('PEM_INVALID', `no ${label} block`);
+  return out;
+}
