@@ -35,3 +35,4 @@ export {
 } from './compare.ts';
 export { pcrsToJson } from './json.ts';
 export { summarizeEvent } from './summary.ts';
+export * from './decode/index.ts';
