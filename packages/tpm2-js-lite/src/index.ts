@@ -27,6 +27,16 @@ export {
 export type { CredentialEkKey, CredentialHash, MadeCredential } from './credential.ts';
 export { digest, keyFromPem, keyFromTpmPublic, objectName, verifyTpmSignature } from './crypto.ts';
 export type { VerifyKey } from './crypto.ts';
+export {
+  checkEkCertificateKey,
+  derCertificateBytes,
+  EK_CERT_NV_INDEX,
+  parseEkCertificate,
+  TCG_KP_EK_CERTIFICATE,
+  verifyEkCertificate,
+  verifyEkCertificateChain,
+} from './ek-cert.ts';
+export type { ChainOptions, EkCertificate } from './ek-cert.ts';
 export { Tpm2Error } from './errors.ts';
 export type { Tpm2ErrorCode } from './errors.ts';
 export {

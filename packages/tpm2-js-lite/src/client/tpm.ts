@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { EK_CERT_NV_INDEX } from '../ek-cert.ts';
 import { TpmResponseError, TpmTransportError } from './errors.ts';
 import { eccEkTemplate, rsaEkTemplate } from './templates.ts';
 import { checkResponseFrame, openTransport, type Transport, type TransportOptions } from './transport.ts';
@@ -14,8 +15,7 @@ export const TPM_RH = {
   PLATFORM: 0x4000000c,
 } as const;
 
-/** NV indices of EK certificates (TCG EK Credential Profile §2.2.1.5). */
-export const EK_CERT_NV_INDEX = { rsa: 0x01c00002, ecc: 0x01c0000a } as const;
+export { EK_CERT_NV_INDEX };
 
 const CC = {
   ActivateCredential: 0x147,
