@@ -70,6 +70,9 @@ export function compareWithQuote(
     }
     for (const [key, value] of Object.entries(pcrs)) {
       const pcr = Number(key);
+      // A caller bug, not hostile log data: refuse loudly rather than compare against nothing.
+      if (!Number.isInteger(pcr) || pcr < 0 || pcr > 0xffffffff)
+        throw new TypeError(`quoted PCR '${key}' is not an index`);
       quotedKeys.add(`${bank}:${pcr}`);
       const replayed = r.pcrs[bank]?.[pcr] ?? pcrStartValue(pcr, size, r.pcr0Locality);
       if (bytesEqual(replayed, value)) {

@@ -135,6 +135,12 @@ test('quoted banks the log lacks are reported and block allMatch', () => {
   assert.equal(compareWithQuote(log, {}).allMatch, false);
 });
 
+test('a quoted PCR key that is not an index is a caller error', () => {
+  const log = parseEventLog(buildAgileLog(['sha256'], typicalBoot()));
+  const bad = { sha256: { x: new Uint8Array(32) } } as unknown as QuotedPcrs;
+  assert.throws(() => compareWithQuote(log, bad), TypeError);
+});
+
 test('corpus: the AK-signed GCE quote verifies every log PCR; PCR10 (IMA) is not in the log', {
   skip: corpusPresent ? false : 'corpus absent',
 }, () => {
