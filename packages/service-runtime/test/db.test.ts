@@ -2,28 +2,13 @@
 // DATABASE_URL is set; each test gets its own schema and drops it afterwards.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import { createTestSchema, postgresMissing } from '@hostgate/testkit/postgres';
 import { type Db, DbError, openEmbeddedPostgres, openPgliteDb, openPostgresDb } from '../src/index.ts';
 
-const databaseUrl = process.env['DATABASE_URL'];
-
-function uniqueSchema(): string {
-  return `hg_test_${randomBytes(6).toString('hex')}`;
-}
-
-async function dropSchema(schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await client.end();
-  }
-}
+const pgSkip = postgresMissing() ?? false;
 
 type Open = (t: TestContext) => Promise<Db>;
 
@@ -43,13 +28,13 @@ const adapters: { name: string; skip: string | false; open: Open }[] = [
   },
   {
     name: 'postgres',
-    skip: databaseUrl ? false : 'DATABASE_URL not set (e.g. postgres://postgres@127.0.0.1:5432/test)',
+    skip: pgSkip,
     open: async (t) => {
-      const schema = uniqueSchema();
-      const db = await openPostgresDb(databaseUrl ?? '', schema, { maxConnections: 4 });
+      const s = await createTestSchema();
+      const db = await openPostgresDb(s.url, s.schema, { maxConnections: 4 });
       t.after(async () => {
         await db.close();
-        await dropSchema(schema);
+        await s.drop();
       });
       return db;
     },
@@ -194,15 +179,13 @@ test('pglite: data survives closing and reopening the folder', async (t) => {
 });
 
 test('postgres: replicas migrating at once apply each migration exactly once', {
-  skip: databaseUrl ? false : 'DATABASE_URL not set',
+  skip: pgSkip,
 }, async (t) => {
-  const schema = uniqueSchema();
-  const dbs = await Promise.all(
-    [1, 2, 3].map(() => openPostgresDb(databaseUrl ?? '', schema, { maxConnections: 2 })),
-  );
+  const s = await createTestSchema();
+  const dbs = await Promise.all([1, 2, 3].map(() => openPostgresDb(s.url, s.schema, { maxConnections: 2 })));
   t.after(async () => {
     await Promise.all(dbs.map((d) => d.close()));
-    await dropSchema(schema);
+    await s.drop();
   });
   const applied = await Promise.all(dbs.map((d) => d.migrate(migrations)));
   assert.deepEqual(applied.flat().sort(), ['0001_hosts', '0002_hosts_seen']);
