@@ -137,6 +137,41 @@ test('show lists index, PCR, type, sha256 prefix and a description', (t) => {
   assert.ok(lines.some((l) => /\s17\s+EV_IPL/.test(l)));
 });
 
+test('show flags an event whose digest is not the hash of its data', (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'forged.bin');
+  const forged = {
+    pcr: 4,
+    type: 0x80000007,
+    data: ascii('Forged action'),
+    digests: { sha256: new Uint8Array(32) },
+  };
+  writeFileSync(file, buildAgileLog(['sha256'], [...typicalBoot(), forged]));
+  const r = run(['eventlog', 'show', file]);
+  assert.equal(r.status, 0, r.stderr);
+  const rows = r.stdout.split('\n');
+  assert.match(rows.find((l) => l.includes('Forged action')) ?? '', /EV_EFI_ACTION\s+0{16}\s+MISMATCH\s/);
+  assert.match(
+    rows.find((l) => l.includes('Calling EFI Application')) ?? '',
+    /EV_EFI_ACTION\s+[0-9a-f]{16}\s+ok\s/,
+  );
+});
+
+test('show decodes every corpus log without failing; the ASCII log is refused with exit 1', {
+  skip: existsSync(corpus) ? false : 'corpus absent: ../shared/corpus/eventlogs',
+}, () => {
+  for (const f of readdirSync(corpus).filter((x) => x.endsWith('.bin'))) {
+    const r = run(['eventlog', 'show', path.join(corpus, f)]);
+    if (f === 'keylime-create-mb-policy-bogus.bin') {
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /not-an-event-log at offset 0/);
+      continue;
+    }
+    assert.equal(r.status, 0, `${f}: ${r.stderr}`);
+    assert.ok(r.stdout.split('\n').length > 2, f);
+  }
+});
+
 test('usage errors exit 2', () => {
   for (const args of [
     ['eventlog'],

@@ -4,6 +4,7 @@ export { bytesEqual, fromHex, toHex } from './bytes.ts';
 export { EventLogError, type EventLogErrorCode } from './errors.ts';
 export * from './event-types.ts';
 export type { HashProvider } from './hash.ts';
+export { defaultHash } from '#default-hash';
 export {
   type EventDigest,
   type EventLog,

@@ -2,13 +2,16 @@
 // A log that cannot be parsed costs one stderr line and exit status 1; the others still run.
 import { readFile } from 'node:fs/promises';
 import {
+  type DecodedEvent,
+  decodeEvent,
+  defaultHash,
+  describeEvent,
   EV_NO_ACTION,
   EventLogError,
   type EventLog,
   parseEventLog,
   pcrsToJson,
   replay,
-  summarizeEvent,
   toHex,
   type UntrustedEvent,
 } from '@hostgate/eventlog';
@@ -21,7 +24,9 @@ const USAGE = `usage: hostgate eventlog replay [--json] FILE...
            never extended, StartupLocality / H-CRTM set PCR0's start, PCRs 17-22 start
            all-ones); --json prints one line per file:
            {"file","format","banks","events","pcrs":{"sha256":{"0":"hex",...},...}}
-  show     list the events of a log: index, PCR, type, sha256 digest prefix, description
+  show     list the events of a log: index, PCR, type, sha256 digest prefix, whether the
+           digest matches the data (ok, quirk: ok after a known firmware quirk,
+           MISMATCH, - when the type is not checkable), description
 
 Nothing in a log is trusted until its PCRs match a verified quote.`;
 
@@ -93,6 +98,14 @@ function digestPrefix(e: UntrustedEvent): string {
   return d.bank === 'sha256' ? hex : `${d.bank}:${hex}`;
 }
 
+// Whether the event's digest is a hash of its data, for types where it must be (PFP 10.4).
+function digestMark(d: DecodedEvent): string {
+  const c = d.digestCheck;
+  if (c === undefined || !c.checked) return '-';
+  if (!c.ok) return 'MISMATCH';
+  return c.quirk === undefined ? 'ok' : 'quirk';
+}
+
 async function show(file: string): Promise<number> {
   let log: EventLog;
   try {
@@ -105,14 +118,20 @@ async function show(file: string): Promise<number> {
     file,
     log.warnings.map((w) => `${w.code} at offset ${w.offset}: ${w.message}`),
   );
-  const rows = log.events.map((e) => [
-    String(e.index),
-    pcrLabel(e),
-    e.typeName,
-    digestPrefix(e),
-    summarizeEvent(e),
-  ]);
-  const header = ['#', 'PCR', 'TYPE', 'SHA256', 'DESCRIPTION'];
+  const hash = (bank: string, bytes: Uint8Array) =>
+    defaultHash.supports(bank) ? defaultHash.digest(bank, bytes) : undefined;
+  const rows = log.events.map((e) => {
+    const decoded = decodeEvent(e, hash);
+    return [
+      String(e.index),
+      pcrLabel(e),
+      e.typeName,
+      digestPrefix(e),
+      digestMark(decoded),
+      describeEvent(decoded),
+    ];
+  });
+  const header = ['#', 'PCR', 'TYPE', 'SHA256', 'DATA', 'DESCRIPTION'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]) =>
     r
