@@ -33,6 +33,8 @@ interface Context {
   readonly m: Measurements;
   readonly events: readonly MeasuredEvent[];
   readonly byIndex: ReadonlyMap<number, MeasuredEvent>;
+  /** Events per PCR in log order, so a set with many rules does not rescan a long log per rule. */
+  readonly byPcr: ReadonlyMap<number, readonly MeasuredEvent[]>;
 }
 
 function capped(rule: Rule, failures: RuleResult[], total: number): RuleResult[] {
@@ -55,7 +57,7 @@ function capped(rule: Rule, failures: RuleResult[], total: number): RuleResult[]
 function pcrExact(rule: PcrExactRule, ctx: Context): RuleResult[] {
   const observed = lower(ctx.m.pcrs?.[rule.bank]?.[String(rule.pcr)]);
   const allowed = rule.allowed.map((a) => a.toLowerCase());
-  const eventIndices = ctx.events.filter((e) => e.pcr === rule.pcr && extends_(e)).map((e) => e.index);
+  const eventIndices = (ctx.byPcr.get(rule.pcr) ?? []).filter(extends_).map((e) => e.index);
   const base = { ruleId: rule.id, kind: rule.kind, expected: allowed, eventIndices };
   const where = `PCR ${rule.pcr} (${rule.bank})`;
   if (observed === undefined) {
@@ -87,8 +89,8 @@ function eventAllowlist(rule: EventAllowlistRule, ctx: Context): RuleResult[] {
   const bank = rule.bank ?? 'sha256';
   const allowed = new Set(rule.allowed.map((a) => a.toLowerCase()));
   const expected = [...allowed];
-  const scope = ctx.events.filter(
-    (e) => e.pcr === rule.pcr && (rule.eventType === undefined ? extends_(e) : e.type === rule.eventType),
+  const scope = (ctx.byPcr.get(rule.pcr) ?? []).filter((e) =>
+    rule.eventType === undefined ? extends_(e) : e.type === rule.eventType,
   );
   const failures: RuleResult[] = [];
   let total = 0;
@@ -381,8 +383,14 @@ export function evaluate(golden: GoldenSet | undefined, m: Measurements): Verdic
   }
   const events = Array.isArray(m?.events) ? m.events : [];
   const byIndex = new Map<number, MeasuredEvent>();
-  for (const e of events) byIndex.set(e.index, e);
-  const ctx: Context = { m, events, byIndex };
+  const byPcr = new Map<number, MeasuredEvent[]>();
+  for (const e of events) {
+    byIndex.set(e.index, e);
+    const list = byPcr.get(e.pcr);
+    if (list) list.push(e);
+    else byPcr.set(e.pcr, [e]);
+  }
+  const ctx: Context = { m, events, byIndex, byPcr };
   const results: RuleResult[] = [];
   for (const rule of rules) {
     try {

@@ -324,8 +324,13 @@ export function validateGoldenSet(input: unknown): GoldenSet {
   checkKeys(input, ['class', 'description', 'version', 'createdAt', 'rules'], '$', out);
   const version = int(input['version'], '$.version', out, 1, LIMITS.maxVersion);
   const createdAt = str(input['createdAt'], '$.createdAt', out, ISO_UTC_RE, 'an ISO 8601 UTC time (…Z)');
-  if (createdAt !== undefined && Number.isNaN(Date.parse(createdAt)))
-    out.add('$.createdAt', 'is not a real date');
+  if (createdAt !== undefined) {
+    const t = Date.parse(createdAt);
+    // Date.parse rolls 2026-02-30 over to March; a real date prints back the same.
+    if (Number.isNaN(t) || new Date(t).toISOString().slice(0, 19) !== createdAt.slice(0, 19)) {
+      out.add('$.createdAt', 'is not a real date');
+    }
+  }
   const draft = draftFields(input, out);
   if (!draft || version === undefined || createdAt === undefined || out.total > 0) {
     fail('GOLDEN_SET_INVALID', out);

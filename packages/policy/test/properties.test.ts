@@ -276,3 +276,82 @@ test('a valid golden set with one random subtree replaced is accepted or rejecte
   );
   assert.ok(rejected > 0);
 });
+
+/** Mostly `good`, now and then `bad`: most inputs validate, every field sometimes does not. */
+function mostly<T, U>(good: fc.Arbitrary<T>, bad: fc.Arbitrary<U>): fc.Arbitrary<T | U> {
+  return fc.oneof({ arbitrary: good, weight: 60 }, { arbitrary: bad, weight: 1 });
+}
+
+/** Measurement-shaped JSON with loosely typed fields: most validate, some do not. */
+const looseMeasurements = fc.record({
+  hostId: mostly(fc.string(), fc.integer()),
+  attestationId: fc.string(),
+  pcrs: mostly(
+    fc.record(
+      {
+        sha1: fc.dictionary(fc.constantFrom('0', '4', '7', '23'), label.map(sha1)),
+        sha256: fc.dictionary(
+          mostly(fc.constantFrom('0', '4', '7', '23'), fc.constantFrom('24', '07')),
+          mostly(sha256Digest, label.map(sha1)),
+        ),
+      },
+      { requiredKeys: ['sha256'] },
+    ),
+    fc.constant({ md5: {} }),
+  ),
+  events: fc.uniqueArray(
+    fc.record(
+      {
+        index: mostly(fc.nat(60), fc.constant(-1)),
+        pcr: mostly(fc.integer({ min: 0, max: 9 }), fc.constant(24)),
+        type: mostly(fc.constantFrom(...TYPES), fc.string()),
+        digests: fc.record(
+          { sha1: label.map(sha1), sha256: mostly(sha256Digest, label.map(sha1)) },
+          { requiredKeys: [] },
+        ),
+        verified: mostly(fc.boolean(), fc.constant('yes')),
+        decoded: fc.record(
+          {
+            kind: mostly(fc.string(), fc.constant(3)),
+            secureBoot: fc.boolean(),
+            imagePath: fc.string(),
+            variableName: fc.constantFrom('SecureBoot', 'dbx', 'db'),
+          },
+          { requiredKeys: ['kind'] },
+        ),
+      },
+      { requiredKeys: ['index', 'pcr', 'type', 'digests', 'verified'] },
+    ),
+    { maxLength: 30, selector: (e) => e.index },
+  ),
+  secureBoot: fc.record(
+    { enabled: mostly(fc.boolean(), fc.constant(null)), eventIndex: fc.nat(60) },
+    { requiredKeys: [] },
+  ),
+  dbx: fc.array(mostly(sha256Digest, label.map(sha1)), { maxLength: 5 }),
+  dbxEventIndex: fc.nat(60),
+  bootApplications: fc.array(fc.record({ digest: sha256Digest, eventIndex: fc.nat(60), path: fc.string() }), {
+    maxLength: 4,
+  }),
+});
+
+test('loose measurement JSON: validation returns or raises PolicyValidationError; evaluate never throws on what validates', () => {
+  let validated = 0;
+  fc.assert(
+    fc.property(goldenJson, looseMeasurements, (g, raw) => {
+      let m: Measurements;
+      try {
+        m = validateMeasurements(raw);
+      } catch (e) {
+        assert.ok(e instanceof PolicyValidationError, `untyped error: ${String(e)}`);
+        return;
+      }
+      validated++;
+      const v = evaluate(validateGoldenSet(g), m);
+      assert.equal(v.pass, v.failed.length === 0);
+      assert.ok(!v.failed.some((r) => r.code === 'EVALUATION_ERROR'));
+    }),
+    { numRuns: 400 },
+  );
+  assert.ok(validated > 100, `the generator must mostly produce valid measurements (${validated} of 400)`);
+});

@@ -222,6 +222,12 @@ test('a published set needs a version and a UTC createdAt', () => {
     ),
     ['$.createdAt'],
   );
+  assert.deepEqual(
+    issuesOf(() => validateGoldenSet({ ...base, version: 1, createdAt: '2026-02-30T00:00:00Z' })).issues.map(
+      (i) => i.path,
+    ),
+    ['$.createdAt'],
+  );
 });
 
 test('validateMeasurements accepts what the fixtures build and normalises hex', () => {
