@@ -4,7 +4,7 @@ import type { BankName } from './algorithms.ts';
 import { bytesEqual } from './bytes.ts';
 import { EV_NO_ACTION } from './event-types.ts';
 import type { EventLog, UntrustedEvent } from './parse.ts';
-import { pcrStartValue, type ReplayOptions, replay } from './replay.ts';
+import { pcrStartValue, type Replay, type ReplayOptions, replay } from './replay.ts';
 
 /** PCR values from a verified quote: bank → PCR index → value. */
 export type QuotedPcrs = Readonly<Record<BankName, Readonly<Record<number, Uint8Array>>>>;
@@ -34,6 +34,8 @@ export interface PcrMismatch {
 }
 
 export interface QuoteComparison {
+  /** The log's own replay (start locality, warnings, every extended PCR); values are untrusted. */
+  readonly replayed: Replay;
   /** True only when every quoted PCR matched, at least one did, and every quoted bank is in the log. */
   readonly allMatch: boolean;
   readonly matched: readonly PcrMatch[];
@@ -108,5 +110,5 @@ export function compareWithQuote(
     else verifiedEvents.push({ ...e, verified: true, verifiedBanks: banks });
   }
   const allMatch = mismatched.length === 0 && unknownBanks.length === 0 && matched.length > 0;
-  return { allMatch, matched, mismatched, unknownBanks, verifiedEvents, untrustedEvents };
+  return { replayed: r, allMatch, matched, mismatched, unknownBanks, verifiedEvents, untrustedEvents };
 }

@@ -39,6 +39,7 @@ test('a log that matches its quote: every measured event verified, EV_NO_ACTION 
   assert.equal(c.allMatch, true);
   assert.equal(c.mismatched.length, 0);
   assert.equal(c.matched.length, 28);
+  assert.equal(c.replayed.pcr0Locality, 0);
   assert.equal(c.verifiedEvents.length, events.length);
   assert.deepEqual(
     c.untrustedEvents.map((e) => e.index),
