@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  dateFromTimestamp,
+  deadLetterTopic,
+  hostgateRoot,
+  isRefusalCode,
+  KAFKA_TOPIC_PAYLOADS,
+  KAFKA_TOPICS,
+  refusalCodes,
+  timestampFromDate,
+} from '../src/index.ts';
+
+test('topics are the ones DESIGN.md names, each with a payload type and a dead-letter topic', () => {
+  assert.deepEqual(Object.values(KAFKA_TOPICS).sort(), [
+    'hostgate.certificates.v1',
+    'hostgate.events.v1',
+    'hostgate.evidence.v1',
+    'hostgate.measurements.v1',
+    'hostgate.verdicts.v1',
+  ]);
+  for (const topic of Object.values(KAFKA_TOPICS)) {
+    assert.ok(hostgateRoot().lookupType(`hostgate.v1.${KAFKA_TOPIC_PAYLOADS[topic]}`));
+  }
+  assert.equal(deadLetterTopic(KAFKA_TOPICS.evidence), 'hostgate.evidence.v1.dlq');
+});
+
+test('refusal codes include every code the issues name, with stable numbers', () => {
+  // Numbers are part of the wire contract: changing one breaks consumers of older payloads.
+  const pinned: Record<string, number> = {
+    EK_CERT_UNTRUSTED: 1,
+    UNKNOWN_AK: 20,
+    AK_NOT_ACTIVATED: 21,
+    NONCE_UNKNOWN: 22,
+    NONCE_REUSED: 23,
+    NONCE_EXPIRED: 24,
+    SIGNATURE_INVALID: 26,
+    PCR_SELECTION_MISMATCH: 27,
+    PCR_DIGEST_MISMATCH: 28,
+    COUNTERS_BACKWARDS: 29,
+    EVENTLOG_MALFORMED: 40,
+    EVENTLOG_MISMATCH: 41,
+    NO_POLICY: 60,
+    POLICY_RULE_FAILED: 62,
+    SECURE_BOOT_OFF: 63,
+    FORBIDDEN_DIGEST: 64,
+  };
+  const values = hostgateRoot().lookupEnum('hostgate.v1.RefusalCode').values;
+  for (const [name, n] of Object.entries(pinned)) {
+    assert.equal(values[name], n, name);
+    assert.ok(isRefusalCode(name), name);
+  }
+  const codes = refusalCodes();
+  assert.equal(new Set(codes).size, codes.length);
+  assert.ok(!codes.includes('REFUSAL_CODE_UNSPECIFIED' as never));
+  assert.equal(isRefusalCode('REFUSAL_CODE_UNSPECIFIED'), false);
+  assert.equal(isRefusalCode('no_policy'), false);
+  // Names are the stable codes: upper snake case, no enum prefix.
+  for (const c of codes) assert.match(c, /^[A-Z][A-Z0-9_]*$/);
+});
+
+test('timestamps convert to and from Date, including before 1970', () => {
+  assert.deepEqual(timestampFromDate(new Date(1700000000123)), { seconds: '1700000000', nanos: 123000000 });
+  // protobuf Timestamp: nanos are never negative, seconds floor toward -infinity
+  assert.deepEqual(timestampFromDate(new Date(-1)), { seconds: '-1', nanos: 999000000 });
+  assert.equal(dateFromTimestamp({ seconds: '-1', nanos: 999000000 })?.getTime(), -1);
+  assert.equal(dateFromTimestamp({ seconds: 1700000000, nanos: 123456789 })?.getTime(), 1700000000123);
+  assert.equal(dateFromTimestamp(null), undefined);
+  assert.throws(() => dateFromTimestamp({ seconds: '1', nanos: 1_000_000_000 }), RangeError);
+  assert.throws(() => dateFromTimestamp({ seconds: 'x', nanos: 0 }), RangeError);
+  assert.throws(() => timestampFromDate(new Date(Number.NaN)), RangeError);
+});
