@@ -74,3 +74,10 @@ export type {
   VerifyCertifyInput,
   VerifyQuoteInput,
 } from './verify.ts';
+export {
+  isSerializedPcrs,
+  parsePcrValues,
+  parseSerializedPcrs,
+  readAkFile,
+  serializePcrs,
+} from './tpm2-tools-files.ts';
