@@ -211,11 +211,14 @@ export function parseCrl(input: Uint8Array | string): UntrustedCrl {
   if (list !== undefined && list.tagClass === TAG_CLASS_UNIVERSAL && list.tagNumber === TAG_SEQUENCE) {
     i++;
     if (list.children.length === 0) throw crlError('revokedCertificates is present but empty', list.offset);
+    const seen = new Set<bigint>();
     for (const entry of list.children) {
       expectSequence(entry, 'revoked entry');
       const n = entry.children.length;
       if (n !== 2 && n !== 3) throw crlError('revoked entry has a wrong field count', entry.offset);
       const serial = readSerial(entry.children[0], entry.offset);
+      if (seen.has(serial)) throw crlError(`serial ${serial} is listed twice`, entry.offset);
+      seen.add(serial);
       const revokedAt = readTime(entry.children[1], 'revocationDate');
       let reason: CrlReason | null = 'unspecified';
       if (n === 3) {
