@@ -31,6 +31,8 @@ if [ "${1:-}" = "--system" ]; then
 fi
 
 npm ci --no-audit --no-fund
+# Types generated from protos/ (packages/protos/src/gen is not committed; npm test regenerates them too).
+npx turbo run generate --output-logs=errors-only
 
 if [ "${1:-}" = "--system" ] && [ -x scripts/kafka.sh ] && command -v java >/dev/null && command -v mvn >/dev/null; then
   scripts/kafka.sh fetch
