@@ -2,7 +2,7 @@
 // crypto-agile (Spec ID Event03 header, then TCG_PCR_EVENT2), PC Client PFP spec 10.2.
 // Parsing grants no trust: everything here is untrusted until replayed against a quote.
 import { ALG_SHA1, type BankInfo, type BankName, KNOWN_ALGORITHMS } from './algorithms.ts';
-import { isAll, latin1Text, u16le, u32le } from './bytes.ts';
+import { latin1Text, u16le, u32le } from './bytes.ts';
 import { EventLogError } from './errors.ts';
 import { EV_NO_ACTION, eventTypeName } from './event-types.ts';
 
@@ -108,6 +108,7 @@ export function parseEventLog(bytes: Uint8Array, options: ParseOptions = {}): Ev
 
   const warnings: ParseWarning[] = [];
   const events: UntrustedEvent[] = [];
+  const padding = paddingStart(bytes);
   const first = readLegacyRecord(bytes, 0, 0, opts);
   events.push(first.event);
   let offset = first.next;
@@ -120,7 +121,7 @@ export function parseEventLog(bytes: Uint8Array, options: ParseOptions = {}): Ev
   if (!isSpecId03) {
     const banks: BankInfo[] = [{ name: 'sha1', algId: ALG_SHA1, digestSize: 20 }];
     while (offset < bytes.length) {
-      if (endsHere(bytes, offset, LEGACY_HEADER, opts.strict, warnings, events.length)) break;
+      if (endsHere(bytes, offset, padding, LEGACY_HEADER, opts.strict, warnings, events.length)) break;
       checkCount(events.length, opts.maxEvents, offset);
       const r = readLegacyRecord(bytes, offset, events.length, opts);
       events.push(r.event);
@@ -138,7 +139,7 @@ export function parseEventLog(bytes: Uint8Array, options: ParseOptions = {}): Ev
   const byAlg = new Map(banks.map((b) => [b.algId, b]));
   const minRecord = 12 + 4; // pcrIndex, eventType, count, eventSize (a record may carry no digest)
   while (offset < bytes.length) {
-    if (endsHere(bytes, offset, minRecord, opts.strict, warnings, events.length)) break;
+    if (endsHere(bytes, offset, padding, minRecord, opts.strict, warnings, events.length)) break;
     checkCount(events.length, opts.maxEvents, offset);
     const r = readAgileRecord(bytes, offset, events.length, byAlg, opts);
     events.push(r.event);
@@ -151,23 +152,35 @@ function checkCount(n: number, max: number, offset: number): void {
   if (n >= max) throw new EventLogError('too-many-events', `more than ${max} events`, offset, n);
 }
 
+// Where the log's trailing run of 0x00 or 0xFF bytes begins (bytes.length when there is none).
+// Found once, so the padding check at each record boundary is O(1): rescanning the rest of
+// the log per record would be quadratic on a hostile log of zeros ending in one other byte.
+function paddingStart(bytes: Uint8Array): number {
+  const last = bytes[bytes.length - 1];
+  if (last !== 0 && last !== 0xff) return bytes.length;
+  let p = bytes.length;
+  while (p > 0 && bytes[p - 1] === last) p--;
+  return p;
+}
+
 // At a record boundary: all-0x00 or all-0xFF bytes are padding (ACPI tables, fixed-size
 // buffers); fewer bytes than the smallest record are reported as trailing bytes.
 function endsHere(
   bytes: Uint8Array,
   offset: number,
+  padding: number,
   minRecord: number,
   strict: boolean,
   warnings: ParseWarning[],
   index: number,
 ): boolean {
-  const rest = bytes.subarray(offset);
-  if (isAll(rest, 0) || isAll(rest, 0xff)) {
-    warnings.push({ code: 'padding', offset, message: `${rest.length} bytes of padding` });
+  const rest = bytes.length - offset;
+  if (offset >= padding) {
+    warnings.push({ code: 'padding', offset, message: `${rest} bytes of padding` });
     return true;
   }
-  if (rest.length < minRecord) {
-    const message = `${rest.length} trailing bytes after the last event`;
+  if (rest < minRecord) {
+    const message = `${rest} trailing bytes after the last event`;
     if (strict) throw new EventLogError('trailing-bytes', message, offset, index);
     warnings.push({ code: 'trailing-bytes', offset, message });
     return true;

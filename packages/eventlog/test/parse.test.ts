@@ -290,3 +290,14 @@ test('parser reads only from the bytes it was given (views, no copies)', () => {
   assert.deepEqual(u16(ALG.sha256), bytes.subarray(HEADER + 34, HEADER + 36));
   assert.deepEqual(u32(4), bytes.subarray(HEADER, HEADER + 4));
 });
+
+test('padding detection stays linear on zeros ending in one other byte', { timeout: 20_000 }, () => {
+  // 8 MiB of 16-byte all-zero records then a 1: a per-record rescan of the tail would never finish.
+  const bytes = concat(buildAgileLog(['sha256'], []), new Uint8Array(8 << 20), new Uint8Array([1]));
+  const t0 = performance.now();
+  refused(bytes, 'too-many-events');
+  assert.ok(performance.now() - t0 < 5000, `${performance.now() - t0} ms`);
+  // Padding after records still ends the log where the records end.
+  const padded = concat(buildLegacyLog(typicalBoot()), new Uint8Array(8 << 20).fill(0xff));
+  assert.equal(parseEventLog(padded).parsedLength, buildLegacyLog(typicalBoot()).length);
+});
