@@ -32,5 +32,5 @@ export type {
   UntrustedRevokedEntry,
 } from './crl.ts';
 export { CRL_REASONS, createCrl, MAX_CRL_ENTRIES, parseCrl } from './crl.ts';
-export type { TrustAnchors, VerifyHealthCertOptions } from './verify.ts';
+export type { TrustAnchors, VerifyCrlOptions, VerifyHealthCertOptions } from './verify.ts';
 export { verifyCrl, verifyHealthCert } from './verify.ts';

@@ -23,6 +23,8 @@ export interface VerifyHealthCertOptions {
   readonly at?: Date;
   /** A CRL from the same CA (DER or PEM). When given it must be signed by that CA and current at `at`. */
   readonly crl?: Uint8Array | string;
+  /** Tolerated difference between the issuer's clock and ours, in seconds (default 0, at most 600). */
+  readonly clockSkewSeconds?: number;
 }
 
 interface Anchor {
@@ -71,23 +73,41 @@ function pickAnchor(anchors: readonly Anchor[], issuer: Uint8Array, aki: Uint8Ar
   return anchor;
 }
 
+export interface VerifyCrlOptions {
+  readonly trusted: TrustAnchors;
+  /** Default: now. */
+  readonly at?: Date;
+  /** Tolerated difference between the issuer's clock and ours, in seconds (default 0, at most 600). */
+  readonly clockSkewSeconds?: number;
+}
+
+function checkedInstant(at: Date | undefined, skew: number | undefined): { t: number; skewMs: number } {
+  const when = at ?? new Date();
+  if (!(when instanceof Date) || Number.isNaN(when.getTime())) {
+    throw new HealthCertError('ARGUMENT_INVALID', '`at` is not a date');
+  }
+  const s = skew ?? 0;
+  if (!Number.isInteger(s) || s < 0 || s > 600) {
+    throw new HealthCertError('ARGUMENT_INVALID', 'clockSkewSeconds must be an integer from 0 to 600');
+  }
+  return { t: when.getTime(), skewMs: s * 1000 };
+}
+
 /**
- * Verifies a CRL against the trusted CAs: issuer, signature and freshness (`nextUpdate` not
- * passed at `at`). Returns its contents, now trusted.
+ * Verifies a CRL against the trusted CAs: issuer, signature and freshness
+ * (`thisUpdate <= at <= nextUpdate`, within the clock skew). Returns its contents, now trusted.
  */
-export function verifyCrl(
-  crl: Uint8Array | string,
-  trusted: TrustAnchors,
-  at: Date = new Date(),
-): UntrustedCrl {
+export function verifyCrl(crl: Uint8Array | string, options: VerifyCrlOptions): UntrustedCrl {
+  const { t, skewMs } = checkedInstant(options.at, options.clockSkewSeconds);
   const parsed = parseCrl(crl);
-  const anchor = pickAnchor(anchorsOf(trusted), parsed.issuer, parsed.authorityKeyIdentifier);
+  const anchor = pickAnchor(anchorsOf(options.trusted), parsed.issuer, parsed.authorityKeyIdentifier);
   if (!signedBy(parsed.tbs, parsed.signature, anchor.key)) {
     throw new HealthCertError('SIGNATURE_INVALID', 'the CRL signature does not verify');
   }
-  if (parsed.thisUpdate.getTime() > at.getTime())
-    throw new HealthCertError('CRL_STALE', 'the CRL is from the future');
-  if (parsed.nextUpdate === null || parsed.nextUpdate.getTime() < at.getTime()) {
+  if (parsed.thisUpdate.getTime() > t + skewMs) {
+    throw new HealthCertError('CRL_STALE', `the CRL is from the future (${parsed.thisUpdate.toISOString()})`);
+  }
+  if (parsed.nextUpdate === null || parsed.nextUpdate.getTime() < t - skewMs) {
     throw new HealthCertError('CRL_STALE', 'the CRL is past its nextUpdate');
   }
   return parsed;
@@ -102,23 +122,27 @@ export function verifyHealthCert(
   cert: Uint8Array | string,
   options: VerifyHealthCertOptions,
 ): HealthCertInfo {
-  const at = options.at ?? new Date();
+  const { t, skewMs } = checkedInstant(options.at, options.clockSkewSeconds);
   const info = parseHealthCert(cert);
-  const anchors = anchorsOf(options.trusted);
-  const anchor = pickAnchor(anchors, info.issuer, info.authorityKeyIdentifier);
+  const anchor = pickAnchor(anchorsOf(options.trusted), info.issuer, info.authorityKeyIdentifier);
   if (!signedBy(info.certificate.tbs, info.certificate.signature, anchor.key)) {
     throw new HealthCertError('SIGNATURE_INVALID', 'the certificate signature does not verify');
   }
-  const t = at.getTime();
-  if (t < info.notBefore.getTime())
+  if (t + skewMs < info.notBefore.getTime()) {
     throw new HealthCertError('NOT_YET_VALID', `valid from ${info.notBefore.toISOString()}`);
-  if (t > info.notAfter.getTime())
+  }
+  if (t - skewMs > info.notAfter.getTime()) {
     throw new HealthCertError('EXPIRED', `expired at ${info.notAfter.toISOString()}`);
-  if (t < anchor.cert.notBefore.getTime() || t > anchor.cert.notAfter.getTime()) {
+  }
+  if (t + skewMs < anchor.cert.notBefore.getTime() || t - skewMs > anchor.cert.notAfter.getTime()) {
     throw new HealthCertError('EXPIRED', 'the issuing CA is outside its validity');
   }
   if (options.crl !== undefined) {
-    const crl = verifyCrl(options.crl, [anchor.cert.der], at);
+    const crl = verifyCrl(options.crl, {
+      trusted: [anchor.cert.der],
+      at: new Date(t),
+      clockSkewSeconds: skewMs / 1000,
+    });
     const entry = crl.revoked.find((r) => r.serial === info.serial);
     if (entry !== undefined) {
       throw new HealthCertError(

@@ -51,7 +51,23 @@ test('createCrl: a v2 CRL that parseCrl reads back, with reasons and the CRL num
     ],
   );
   assert.deepEqual(parseCrl(crl.pem).revoked.length, 3);
-  assert.equal(verifyCrl(crl.der, ca, new Date('2026-11-25T10:30:00Z')).crlNumber, 17n);
+  assert.equal(verifyCrl(crl.der, { trusted: ca, at: new Date('2026-11-25T10:30:00Z') }).crlNumber, 17n);
+  assert.throws(
+    () => verifyCrl(crl.der, { trusted: ca, at: new Date('2026-11-25T09:59:59Z') }),
+    code('CRL_STALE'),
+  );
+  assert.equal(
+    verifyCrl(crl.der, { trusted: ca, at: new Date('2026-11-25T09:59:00Z'), clockSkewSeconds: 60 }).crlNumber,
+    17n,
+  );
+  assert.throws(
+    () => verifyCrl(crl.der, { trusted: ca, at: new Date('2026-11-25T11:00:01Z') }),
+    code('CRL_STALE'),
+  );
+  assert.throws(
+    () => verifyCrl(crl.der, { trusted: ca, at: new Date(Number.NaN) }),
+    code('ARGUMENT_INVALID'),
+  );
   // Default CRL number: thisUpdate in seconds, so successive CRLs number upwards.
   const a = createCrl({ ca, revoked: [], thisUpdate, nextUpdate: new Date('2026-11-26T00:00:00Z') });
   assert.equal(a.crlNumber, BigInt(Date.parse('2026-11-25T10:00:00Z') / 1000));
@@ -157,6 +173,32 @@ test('node:crypto X509Certificate and our verifier agree on a revoked, expired a
     () => verifyHealthCert(cert.der, { trusted: ca, at: new Date(cert.notBefore.getTime() - 1000) }),
     code('NOT_YET_VALID'),
   );
+  // A scheduler whose clock lags the issuer's by a few seconds, told to tolerate it.
+  assert.equal(
+    verifyHealthCert(cert.der, {
+      trusted: ca,
+      at: new Date(cert.notBefore.getTime() - 5000),
+      clockSkewSeconds: 10,
+    }).hostId,
+    'h-one',
+  );
+  assert.throws(
+    () =>
+      verifyHealthCert(cert.der, {
+        trusted: ca,
+        at: new Date(cert.notAfter.getTime() + 11_000),
+        clockSkewSeconds: 10,
+      }),
+    code('EXPIRED'),
+  );
+  assert.throws(
+    () => verifyHealthCert(cert.der, { trusted: ca, at: new Date(Number.NaN) }),
+    code('ARGUMENT_INVALID'),
+  );
+  assert.throws(
+    () => verifyHealthCert(cert.der, { trusted: ca, clockSkewSeconds: -1 }),
+    code('ARGUMENT_INVALID'),
+  );
   const other = createCa({ commonName: 'Someone Else' });
   assert.throws(() => verifyHealthCert(cert.der, { trusted: other, at: inWindow }), code('ISSUER_MISMATCH'));
   // Same name, other key: found by name but the key identifier or signature gives it away.
@@ -202,7 +244,7 @@ test('a one-byte change to a certificate or CRL fails our verification', () => {
   });
   for (const [bytes, verifyIt] of [
     [cert.der, (b: Uint8Array) => verifyHealthCert(b, { trusted: ca, at })],
-    [crl.der, (b: Uint8Array) => verifyCrl(b, ca, at)],
+    [crl.der, (b: Uint8Array) => verifyCrl(b, { trusted: ca, at })],
   ] as const) {
     let refused = 0;
     for (let i = 0; i < bytes.length; i++) {
