@@ -2,10 +2,22 @@
 // check leaves exactly the mismatches we have explained. Skips when the corpus is absent.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
-import { DIGEST_QUIRKS, decodeEvent, describeEvent, type HashFunction, parseEventLog } from '../src/index.ts';
+import {
+  type CertificateInfo,
+  DIGEST_QUIRKS,
+  type DecodedEvent,
+  decodeEvent,
+  defaultHash,
+  describeEvent,
+  EV_SEPARATOR,
+  type HashFunction,
+  hashFromProvider,
+  parseEventLog,
+} from '../src/index.ts';
 
 // HOSTGATE_EVENTLOG_CORPUS points elsewhere (as in corpus.ts), e.g. to prove the skip.
 const CORPUS =
@@ -102,4 +114,53 @@ test('corpus: without the quirk table the known quirky events do mismatch', { sk
     }
   }
   assert.ok(failing >= 10, `only ${failing} quirky events`);
+});
+
+function certificatesOf(d: DecodedEvent): CertificateInfo[] {
+  if (d.kind !== 'efi-variable') return [];
+  const c = d.variable.content;
+  if (c.form === 'signature-data') return c.signature.certificate ? [c.signature.certificate] : [];
+  if (c.form !== 'signature-database') return [];
+  return c.lists.flatMap((l) => l.entries.flatMap((e) => (e.certificate ? [e.certificate] : [])));
+}
+
+test("corpus: subject CNs read by the pure DER walker equal OpenSSL's (node:crypto X509Certificate as the injected inspector)", {
+  skip,
+}, () => {
+  const inspectCertificate = (der: Uint8Array) => {
+    const x = new X509Certificate(der);
+    return { subject: x.subject, issuer: x.issuer, fingerprint256: x.fingerprint256 };
+  };
+  let certs = 0;
+  for (const file of readdirSync(CORPUS).filter((f) => f.endsWith('.bin'))) {
+    let log: ReturnType<typeof parseEventLog>;
+    try {
+      log = parseEventLog(new Uint8Array(readFileSync(join(CORPUS, file))));
+    } catch {
+      continue;
+    }
+    for (const e of log.events) {
+      for (const cert of certificatesOf(decodeEvent(e, undefined, { inspectCertificate }))) {
+        certs++;
+        assert.ok(cert.details, `${file}#${e.index}: OpenSSL could not read the certificate`);
+        const cn = /^CN=(.*)$/m.exec(cert.details.subject ?? '')?.[1];
+        assert.equal(cert.subjectCN, cn, `${file}#${e.index}`);
+      }
+    }
+  }
+  assert.ok(certs >= 50, `only ${certs} certificates`);
+});
+
+test('hashFromProvider adapts the package hash provider', () => {
+  const h = hashFromProvider(defaultHash);
+  const data = new Uint8Array(4);
+  const digest = new Uint8Array(createHash('sha256').update(data).digest());
+  assert.deepEqual(
+    decodeEvent({ pcr: 0, type: EV_SEPARATOR, data, digests: [{ bank: 'sha256', digest }] }, h).digestCheck,
+    {
+      checked: true,
+      ok: true,
+    },
+  );
+  assert.equal(h('no-such-bank', data), undefined);
 });

@@ -10,6 +10,7 @@ import {
   DIGEST_QUIRKS,
   decodeDevicePath,
   decodeEvent,
+  describeDigestCheck,
   describeEvent,
   EV_ACTION,
   EV_COMPACT_HASH,
@@ -853,10 +854,16 @@ describe('digest checks', () => {
     assert.equal(checkEventDigest(ev(EV_IPL, sd, 12), hash).ok, true);
   });
 
-  test('decodeEvent attaches the check when given a hash, and describeEvent flags a mismatch', () => {
+  test('decodeEvent attaches the check when given a hash; describeDigestCheck names it', () => {
     const e = decodeEvent(ev(EV_SEPARATOR, u32(0), 4, digestsOf(u32(1))), hash);
     assert.deepEqual(e.digestCheck, { checked: true, ok: false, mismatchedBanks: ['sha1', 'sha256'] });
-    assert.match(describeEvent(e), /DIGEST MISMATCH/);
+    assert.equal(describeDigestCheck(e.digestCheck), 'MISMATCH sha1,sha256');
+    assert.equal(describeEvent(e), 'separator 0x0');
+    assert.equal(describeDigestCheck(decodeEvent(ev(EV_SEPARATOR, u32(0)), hash).digestCheck), 'ok');
+    assert.equal(
+      describeDigestCheck(decodeEvent(ev(EV_POST_CODE, ascii('ACPI DATA')), hash).digestCheck),
+      '-',
+    );
     assert.equal(decodeEvent(ev(EV_SEPARATOR, u32(0))).digestCheck, undefined);
   });
 

@@ -1,7 +1,7 @@
 // describeEvent: one line of plain text per decoded event, for `hostgate eventlog show`.
 import type { SignatureList } from './signature-list.ts';
 import { oneLine } from './text.ts';
-import type { DecodedEvent } from './types.ts';
+import type { DecodedEvent, DigestCheck } from './types.ts';
 
 const hex = (v: number | bigint) => `0x${v.toString(16)}`;
 
@@ -156,8 +156,12 @@ export function describeEvent(e: DecodedEvent): string {
       s = e.label ?? `${e.data.length} bytes ${hexPrefix(e.data)}`;
       break;
   }
-  const check = e.digestCheck;
-  if (check?.checked)
-    s += check.ok ? (check.quirk ? ` [digest ok via ${check.quirk}]` : '') : ' [DIGEST MISMATCH]';
   return oneLine(s, 200);
+}
+
+/** Short text of a digest check: "-" (not checkable), "ok", "ok (quirk-id)", "MISMATCH sha1,sha256". */
+export function describeDigestCheck(check: DigestCheck | undefined): string {
+  if (!check?.checked) return '-';
+  if (check.ok) return check.quirk ? `ok (${check.quirk})` : 'ok';
+  return `MISMATCH ${(check.mismatchedBanks ?? []).join(',')}`;
 }

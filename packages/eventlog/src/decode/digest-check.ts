@@ -13,6 +13,7 @@ import {
   EV_OMIT_BOOT_DEVICE_EVENTS,
   EV_SEPARATOR,
 } from '../event-types.ts';
+import type { HashProvider } from '../hash.ts';
 import { iplContent } from './ipl.ts';
 import { DIGEST_QUIRKS, type DigestQuirk, variableStructureLength } from './quirks.ts';
 import type { DecodeInput, DigestCheck, HashFunction } from './types.ts';
@@ -98,4 +99,9 @@ export function checkEventDigest(
     return { checked: true, ok: false, mismatchedBanks: banks };
   }
   return { checked: true, ok: false, mismatchedBanks: bad };
+}
+
+/** The package's HashProvider (defaultHash) as the HashFunction decodeEvent and checkEventDigest take. */
+export function hashFromProvider(provider: HashProvider): HashFunction {
+  return (bank, bytes) => (provider.supports(bank) ? provider.digest(bank, bytes) : undefined);
 }

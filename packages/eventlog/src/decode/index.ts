@@ -2,9 +2,9 @@
 export type { CertificateInfo, CertificateInspector } from './certificate.ts';
 export { subjectCommonName } from './certificate.ts';
 export { type DecodeOptions, decodeEvent } from './decode-event.ts';
-export { describeEvent } from './describe.ts';
+export { describeDigestCheck, describeEvent } from './describe.ts';
 export { type DevicePath, type DevicePathNode, decodeDevicePath } from './device-path.ts';
-export { checkEventDigest, specPreimage } from './digest-check.ts';
+export { checkEventDigest, hashFromProvider, specPreimage } from './digest-check.ts';
 export type { EfiVariable, LoadOption, SbatEntry, VariableContent } from './efi-variable.ts';
 export type { FirmwareBlob, HandoffTable, ImageLoad } from './firmware.ts';
 export type { GptData, GptHeader, GptPartition } from './gpt.ts';
