@@ -79,7 +79,14 @@ export function startLocality(log: EventLog): {
     if (isHcrtmEvent(e)) hcrtm = true;
     if (isStartupLocalityEvent(e)) {
       const l = e.data[STARTUP_LOCALITY.length];
-      if (l === undefined || l > 4) {
+      if (e.pcr !== 0) {
+        // PFP 10.4.5.3 logs it with PCRIndex 0; elsewhere it cannot describe PCR0's start.
+        warnings.push({
+          code: 'startup-locality-bad',
+          eventIndex: e.index,
+          message: `StartupLocality record on PCR ${e.pcr} ignored`,
+        });
+      } else if (l === undefined || l > 4) {
         warnings.push({
           code: 'startup-locality-bad',
           eventIndex: e.index,

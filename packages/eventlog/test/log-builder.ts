@@ -145,7 +145,8 @@ export function referenceReplay(banks: Bank[], events: SynthEvent[]): Record<str
   let seenPcr0 = false;
   for (const e of events) {
     const sig = new TextDecoder('latin1').decode(e.data.subarray(0, 16));
-    if (e.type === EV.NO_ACTION && sig === 'StartupLocality\0' && !seenPcr0) locality = e.data[16] ?? 0;
+    if (e.pcr === 0 && e.type === EV.NO_ACTION && sig === 'StartupLocality\0' && !seenPcr0)
+      locality = e.data[16] ?? 0;
     if (e.pcr === 0 && e.type !== EV.NO_ACTION) seenPcr0 = true;
   }
   if (events.some((e) => e.pcr === 0 && e.type === EV.EFI_HCRTM_EVENT)) locality = 4;

@@ -83,6 +83,21 @@ test('StartupLocality after a PCR0 measurement is ignored with a warning', () =>
   assert.deepEqual(pcrsToJson(r.pcrs), referenceReplay(['sha256'], events));
 });
 
+test('StartupLocality on another PCR than 0, or with a locality above 4, is ignored with a warning', () => {
+  for (const [record, message] of [
+    [{ ...startupLocality(3), pcr: 1 }, /on PCR 1/],
+    [startupLocality(7), /locality 7/],
+  ] as const) {
+    const events = [record, ...typicalBoot()];
+    const r = replay(parseEventLog(buildAgileLog(['sha256'], events)));
+    assert.equal(r.pcr0Locality, 0);
+    assert.equal(r.warnings.length, 1);
+    assert.equal(r.warnings[0]?.code, 'startup-locality-bad');
+    assert.match(r.warnings[0]?.message ?? '', message);
+    assert.deepEqual(pcrsToJson(r.pcrs), replayJson(buildAgileLog(['sha256'], typicalBoot())));
+  }
+});
+
 test('an H-CRTM sequence starts PCR0 at 0...04 and extends the H-CRTM digest', () => {
   const events: SynthEvent[] = [
     startupLocality(4),
