@@ -41,7 +41,10 @@ export interface Codec<I, O> {
   /** Fully qualified message name, e.g. hostgate.v1.Evidence. */
   readonly typeName: string;
   encode(message: I): Buffer;
-  /** Decodes `bytes`; throws ProtoCodecError (PROTO_TOO_LARGE, PROTO_DECODE). */
+  /**
+   * Decodes `bytes`; throws ProtoCodecError (PROTO_TOO_LARGE, PROTO_DECODE). Bytes fields of the
+   * result are views of `bytes` (no copy): copy them before reusing the input buffer.
+   */
   decode(bytes: Uint8Array, options?: { maxBytes?: number }): O;
 }
 

@@ -151,6 +151,17 @@ test('hostile bytes are refused with a code and the offset', () => {
   // a map entry (Refusal.details) whose key runs past the entry
   e = decodeError([0x3a, 0x06, 0x1a, 0x04, 0x0a, 0x05, 0x61, 0x61], decodeCertificateEvent);
   assert.equal(e.code, 'PROTO_DECODE');
+  assert.equal(e.offset, 5);
+  // a map entry whose string key is sent as a varint
+  e = decodeError([0x3a, 0x04, 0x1a, 0x02, 0x08, 0x01], decodeCertificateEvent);
+  assert.match(e.message, /wire type 0/);
+  assert.equal(e.offset, 4);
+  // the same entry well-formed decodes
+  assert.deepEqual(
+    decodeCertificateEvent(Buffer.from([0x3a, 0x07, 0x1a, 0x05, 0x0a, 0x01, 0x6b, 0x12, 0x00])).refusals[0]
+      ?.details,
+    { k: '' },
+  );
 });
 
 test('oversized payloads are refused before decoding', () => {
