@@ -28,6 +28,7 @@ import {
   EV_EFI_VARIABLE_BOOT,
   EV_EFI_VARIABLE_BOOT2,
   EV_EFI_VARIABLE_DRIVER_CONFIG,
+  EV_EVENT_TAG,
   EV_IPL,
   EV_NO_ACTION,
   EV_NONHOST_CODE,
@@ -396,6 +397,19 @@ describe('firmware events', () => {
       'raw',
     );
     assert.deepEqual([huge.error?.code, huge.error?.offset], ['length-too-large', 24]);
+  });
+
+  test('EV_EVENT_TAG: TCG_PCClientTaggedEvent when it fits exactly, else opaque text (TDX firmware)', () => {
+    const t = decoded(decodeEvent(ev(EV_EVENT_TAG, cat(u32(0x40010001), u32(3), [7, 8, 9]))), 'tagged');
+    assert.deepEqual([t.eventId, t.eventData], [0x40010001, Uint8Array.of(7, 8, 9)]);
+    assert.equal(describeEvent(t), 'tagged event 0x40010001, 3 bytes');
+    const text = decoded(decodeEvent(ev(EV_EVENT_TAG, ascii('LOADED_IMAGE::LoadOptions', true))), 'opaque');
+    assert.equal(text.label, 'LOADED_IMAGE::LoadOptions');
+    decoded(decodeEvent(ev(EV_EVENT_TAG, cat(u32(1), u32(4), [7, 8, 9]))), 'opaque');
+  });
+
+  test('a Windows "WBCL" separator is shown as text', () => {
+    assert.equal(describeEvent(decodeEvent(ev(EV_SEPARATOR, ascii('WBCL')))), 'separator 0x4c434257 "WBCL"');
   });
 
   test('EV_COMPACT_HASH and unknown types stay raw or opaque, never fatal', () => {
@@ -1039,6 +1053,7 @@ describe('hostile input', () => {
       EV_COMPACT_HASH,
       EV_EFI_HCRTM_EVENT,
       EV_OMIT_BOOT_DEVICE_EVENTS,
+      EV_EVENT_TAG,
       EV_EFI_VARIABLE_BOOT2,
       EV_EFI_RUNTIME_SERVICES_DRIVER,
       0x80000010,

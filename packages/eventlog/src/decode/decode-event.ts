@@ -47,6 +47,7 @@ import {
   handoffTables2,
   imageLoad,
   postCode,
+  taggedEvent,
 } from './firmware.ts';
 import { gptData } from './gpt.ts';
 import { iplContent } from './ipl.ts';
@@ -147,9 +148,15 @@ function body(input: DecodeInput, options: DecodeOptions): DecodedBody {
       return { kind: 'no-action', noAction: noAction(data) };
     case EV_NONHOST_CODE:
     case EV_NONHOST_CONFIG:
+    case EV_EVENT_TAG:
+      // TDX firmware (CCEL) logs plain text ("LOADED_IMAGE::LoadOptions") under this type: opaque then.
+      try {
+        return { kind: 'tagged', ...taggedEvent(data) };
+      } catch {
+        return { kind: 'opaque', ...labelled(data) };
+      }
     case EV_NONHOST_INFO:
     case EV_COMPACT_HASH:
-    case EV_EVENT_TAG:
     case EV_PLATFORM_CONFIG_FLAGS:
     case EV_CPU_MICROCODE:
     case EV_IPL_PARTITION_DATA:

@@ -5,6 +5,11 @@ import type { DecodedEvent, DigestCheck } from './types.ts';
 
 const hex = (v: number | bigint) => `0x${v.toString(16)}`;
 
+/** ` "WBCL"` for a separator whose 4 bytes are printable (Windows), else ''. */
+function printable4(b: Uint8Array): string {
+  return b.length === 4 && b.every((c) => c >= 0x20 && c <= 0x7e) ? ` "${String.fromCharCode(...b)}"` : '';
+}
+
 function hexPrefix(b: Uint8Array, n = 16): string {
   let s = '';
   for (const x of b.subarray(0, n)) s += x.toString(16).padStart(2, '0');
@@ -130,7 +135,7 @@ export function describeEvent(e: DecodedEvent): string {
       s =
         e.value === undefined
           ? `separator (${e.data.length} bytes)`
-          : `separator ${hex(e.value)}${e.error ? ' ERROR' : ''}`;
+          : `separator ${hex(e.value)}${e.error ? ' ERROR' : ''}${printable4(e.data)}`;
       break;
     case 'ipl':
       s = e.ipl.form === 'binary' ? `${e.data.length} bytes` : `${e.ipl.form}: ${e.ipl.text}`;
@@ -152,6 +157,9 @@ export function describeEvent(e: DecodedEvent): string {
               : `unknown (${e.data.length} bytes)`;
       break;
     }
+    case 'tagged':
+      s = `tagged event ${hex(e.eventId)}, ${e.eventData.length} bytes`;
+      break;
     case 'opaque':
       s = e.label ?? `${e.data.length} bytes ${hexPrefix(e.data)}`;
       break;

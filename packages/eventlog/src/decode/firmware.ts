@@ -110,3 +110,13 @@ export function imageLoad(data: Uint8Array): ImageLoad {
   const devicePath = decodeDevicePath(r.bytesN(pathLen, 'DevicePath'), at);
   return { location, length, linkTimeAddress, devicePath, trailingBytes: r.remaining };
 }
+
+/** TCG_PCClientTaggedEvent: taggedEventID, taggedEventDataSize, taggedEventData filling the event. */
+export function taggedEvent(data: Uint8Array): { eventId: number; eventData: Uint8Array } {
+  const r = new Reader(data);
+  const eventId = r.u32('taggedEventID');
+  const n = r.length32('taggedEventDataSize');
+  const eventData = r.bytesN(n, 'taggedEventData');
+  trailing(r, 'TCG_PCClientTaggedEvent');
+  return { eventId, eventData };
+}

@@ -53,6 +53,8 @@ export type DecodedBody =
       readonly tables: readonly HandoffTable[];
     }
   | { readonly kind: 'no-action'; readonly noAction: NoActionContent }
+  /** TCG_PCClientTaggedEvent (EV_EVENT_TAG): SeaBIOS and Windows (SIPA) use it. */
+  | { readonly kind: 'tagged'; readonly eventId: number; readonly eventData: Uint8Array }
   /** Vendor-defined events (EV_NONHOST_*, EV_TABLE_OF_DEVICES, EV_COMPACT_HASH…): a printable label when there is one. */
   | { readonly kind: 'opaque'; readonly label?: string };
 
