@@ -77,8 +77,13 @@ export interface IssuedCrl {
   readonly nextUpdate: Date;
 }
 
-/** Most entries one CRL holds; a fleet revokes health certificates that are at most hours old. */
-export const MAX_CRL_ENTRIES = 200_000;
+/**
+ * Most entries one CRL holds. Health certificates live an hour, so a CRL only needs entries for
+ * certificates still inside their validity; the cap also bounds what a hostile CRL can allocate.
+ */
+export const MAX_CRL_ENTRIES = 50_000;
+/** DER elements per revoked entry with a reasonCode: entry, serial, date, extensions, extension, OID, value. */
+const ELEMENTS_PER_ENTRY = 7;
 
 function argument(message: string): HealthCertError {
   return new HealthCertError('ARGUMENT_INVALID', message);
@@ -186,7 +191,7 @@ function extensionRoot(ext: CertExtension): DerElement {
 export function parseCrl(input: Uint8Array | string): UntrustedCrl {
   const der = typeof input === 'string' ? fromPem(input, 'X509 CRL') : input;
   const root = expectSequence(
-    decodeDer(der, { maxInputBytes: MAX_CRL_BYTES, maxElements: MAX_CRL_ENTRIES * 12 }),
+    decodeDer(der, { maxInputBytes: MAX_CRL_BYTES, maxElements: MAX_CRL_ENTRIES * ELEMENTS_PER_ENTRY + 64 }),
     'CertificateList',
   );
   if (root.children.length !== 3) throw crlError('CertificateList must have three fields', root.offset);

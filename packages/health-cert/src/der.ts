@@ -173,16 +173,52 @@ function decodeElement(state: DecodeState, start: number, end: number, depth: nu
     }
     children = list;
   }
-  return {
-    tagClass,
-    constructed,
-    tagNumber,
-    offset: base + start,
-    headerLength,
-    content: input.subarray(pos, contentEnd),
-    encoded: input.subarray(start, contentEnd),
-    children,
-  };
+  return new DecodedElement(input, identifier, base + start, start, headerLength, length, children);
+}
+
+// Views are made on demand: a typed-array view costs far more memory than the element itself,
+// and a large CRL has hundreds of thousands of elements.
+class DecodedElement implements DerElement {
+  readonly #input: Uint8Array;
+  readonly #start: number;
+  readonly #length: number;
+  readonly #identifier: number;
+  readonly offset: number;
+  readonly headerLength: number;
+  readonly children: readonly DerElement[];
+  constructor(
+    input: Uint8Array,
+    identifier: number,
+    offset: number,
+    start: number,
+    headerLength: number,
+    length: number,
+    children: readonly DerElement[],
+  ) {
+    this.#input = input;
+    this.#identifier = identifier;
+    this.#start = start;
+    this.#length = length;
+    this.offset = offset;
+    this.headerLength = headerLength;
+    this.children = children;
+  }
+  get tagClass(): number {
+    return this.#identifier >> 6;
+  }
+  get constructed(): boolean {
+    return (this.#identifier & 0x20) !== 0;
+  }
+  get tagNumber(): number {
+    return this.#identifier & 0x1f;
+  }
+  get content(): Uint8Array {
+    const from = this.#start + this.headerLength;
+    return this.#input.subarray(from, from + this.#length);
+  }
+  get encoded(): Uint8Array {
+    return this.#input.subarray(this.#start, this.#start + this.headerLength + this.#length);
+  }
 }
 
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
