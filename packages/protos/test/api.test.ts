@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import {
   dateFromTimestamp,
@@ -69,4 +72,18 @@ test('timestamps convert to and from Date, including before 1970', () => {
   assert.throws(() => dateFromTimestamp({ seconds: '1', nanos: 1_000_000_000 }), RangeError);
   assert.throws(() => dateFromTimestamp({ seconds: 'x', nanos: 0 }), RangeError);
   assert.throws(() => timestampFromDate(new Date(Number.NaN)), RangeError);
+});
+
+const genDir = path.resolve(import.meta.dirname, '../src/gen');
+test('every generated file loads under Node type stripping', {
+  skip: existsSync(genDir) ? false : 'src/gen is absent: run npm run generate',
+}, async () => {
+  const files = readdirSync(genDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+  assert.ok(files.length > 90, `${files.length} files`);
+  for (const f of files) await import(pathToFileURL(path.join(genDir, f)).href);
+  const { RefusalCode } = await import(pathToFileURL(path.join(genDir, 'hostgate/v1/RefusalCode.ts')).href);
+  assert.deepEqual(
+    Object.keys(RefusalCode).filter((k) => k !== 'REFUSAL_CODE_UNSPECIFIED'),
+    [...refusalCodes()],
+  );
 });
