@@ -3,7 +3,15 @@
 // with expected PCRs from an independent node:crypto replay; the corpus run skips if absent.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -102,6 +110,13 @@ test('replay: a broken file gives one stderr line and exit 1, the others are sti
     assert.match(err[i]!, re);
   });
   assert.doesNotMatch(r.stderr, /\n\s+at /);
+  // A file over the 64 MiB cap is refused before it is read (sparse: no disk used).
+  const huge = path.join(dir, 'huge.bin');
+  writeFileSync(huge, '');
+  truncateSync(huge, (64 << 20) + 1);
+  const big = run(['eventlog', 'replay', huge]);
+  assert.equal(big.status, 1);
+  assert.match(big.stderr, /^hostgate: .*huge\.bin: too-large at offset 0: event log is 67108865 bytes/);
   // A missing file is reported the same way.
   const missing = run(['eventlog', 'replay', path.join(dir, 'nope.bin'), good]);
   assert.equal(missing.status, 1);

@@ -1,6 +1,6 @@
 // hostgate eventlog: replay TCG boot event logs into PCR values, or show their events.
 // A log that cannot be parsed costs one stderr line and exit status 1; the others still run.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import {
   type DecodedEvent,
   decodeEvent,
@@ -42,9 +42,17 @@ function refusal(file: string, err: unknown): string {
   throw err; // a bug, not a bad input: main prints it
 }
 
+// The parser's own cap, checked before reading so a huge file (or a device) is never slurped.
+const MAX_LOG_BYTES = 64 << 20;
+
 async function load(file: string): Promise<EventLog> {
+  const size = (await stat(file)).size;
+  if (size > MAX_LOG_BYTES)
+    throw new EventLogError('too-large', `event log is ${size} bytes, limit ${MAX_LOG_BYTES}`, 0, -1);
   const bytes = await readFile(file);
-  return parseEventLog(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  return parseEventLog(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+    maxLogSize: MAX_LOG_BYTES,
+  });
 }
 
 function warn(file: string, lines: string[]): void {
