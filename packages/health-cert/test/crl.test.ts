@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { test } from 'node:test';
 import { createCa } from '../src/ca.ts';
-import { createCrl, parseCrl } from '../src/crl.ts';
+import { createCrl, MAX_CRL_ENTRIES, parseCrl } from '../src/crl.ts';
 import { HealthCertError } from '../src/errors.ts';
 import { issueHealthCert } from '../src/health-cert.ts';
 import { verifyCrl, verifyHealthCert } from '../src/verify.ts';
@@ -103,6 +103,11 @@ test('createCrl refuses bad arguments', () => {
     () => createCrl({ ca, revoked: [], nextUpdate: next, crlNumber: -1n }),
     code('ARGUMENT_INVALID'),
   );
+  const tooMany = Array.from({ length: MAX_CRL_ENTRIES + 1 }, (_, i) => ({
+    serial: BigInt(i + 1),
+    revokedAt: at,
+  }));
+  assert.throws(() => createCrl({ ca, revoked: tooMany, nextUpdate: next }), code('ARGUMENT_INVALID'));
 });
 
 test('openssl reads the CRL and refuses a revoked certificate with -crl_check', {

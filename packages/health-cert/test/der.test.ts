@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import {
+  compareBytes,
   decodeDer,
   encodeBitString,
   encodeBoolean,
@@ -226,9 +227,14 @@ const tree: fc.Arbitrary<Tree> = fc.letrec<{ node: Tree }>((tie) => ({
       .map(({ tagClass, tagNumber, children }) => ({
         tagClass,
         constructed: true,
-        tagNumber: tagClass === TAG_CLASS_UNIVERSAL ? TAG_SEQUENCE : tagNumber,
+        tagNumber:
+          tagClass === TAG_CLASS_UNIVERSAL ? (tagNumber % 2 === 0 ? TAG_SEQUENCE : TAG_SET) : tagNumber,
         content: new Uint8Array(0),
-        children,
+        // A universal SET is a SET OF here: DER wants its components in encoding order.
+        children:
+          tagClass === TAG_CLASS_UNIVERSAL && tagNumber % 2 === 1
+            ? [...children].sort((a, b) => compareBytes(encodeElement(a as never), encodeElement(b as never)))
+            : children,
       })),
   ),
 })).node;
