@@ -1,6 +1,8 @@
 // @hostgate/protos: the HostGate API (protos/hostgate/v1) for grpc-js and Kafka, and its types,
 // generated into src/gen by scripts/generate.ts (types only; the .proto files load at run time).
 export type * from './gen/index.ts';
+export type { CloudEventJson } from './cloudevents.ts';
+export { cloudEventFromSocEvent, rfc3339 } from './cloudevents.ts';
 export type { Codec, KafkaPayloadName, KafkaPayloads } from './codec.ts';
 export {
   codec,

@@ -4,7 +4,11 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import {
+  cloudEventFromSocEvent,
   dateFromTimestamp,
+  decodeSocEvent,
+  encodeSocEvent,
+  rfc3339,
   deadLetterTopic,
   hostgateRoot,
   isRefusalCode,
@@ -13,6 +17,7 @@ import {
   refusalCodes,
   timestampFromDate,
 } from '../src/index.ts';
+import { socEvent } from './samples.ts';
 
 test('topics are the ones DESIGN.md names, each with a payload type and a dead-letter topic', () => {
   assert.deepEqual(Object.values(KAFKA_TOPICS).sort(), [
@@ -86,4 +91,51 @@ test('every generated file loads under Node type stripping', {
     Object.keys(RefusalCode).filter((k) => k !== 'REFUSAL_CODE_UNSPECIFIED'),
     [...refusalCodes()],
   );
+});
+
+test('a SocEvent becomes CloudEvents JSON with proto3 JSON data', () => {
+  assert.deepEqual(cloudEventFromSocEvent(decodeSocEvent(encodeSocEvent(socEvent))), {
+    specversion: '1.0',
+    id: 'c-1',
+    source: '/hostgate/health-cert-issuer',
+    type: 'io.hostgate.attestation.refused.v1',
+    subject: 'h-0123',
+    time: '2023-11-14T22:13:23.000000003Z',
+    datacontenttype: 'application/json',
+    dataschema: 'urn:hostgate:v1:SocEventData',
+    traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    data: {
+      hostId: 'h-0123',
+      attestationId: 'a-1',
+      verdictId: 'v-1',
+      policyClass: 'default',
+      policyVersion: 2,
+      refusals: [
+        {
+          code: 'EVENTLOG_MISMATCH',
+          message: 'PCR 4 (sha256) replays to 3f…, the quote says 9a…',
+          details: { pcr: '4', event_index: '12' },
+        },
+      ],
+      certificateSerial: '1f2e',
+      certificateNotAfter: '2023-11-14T23:13:20.000000009Z',
+      revoked: [
+        { serial: '7a3', revokedAt: '2023-11-14T22:15:00.000000005Z', reason: 'attestation refused' },
+      ],
+      actor: 'ops@example',
+    },
+  });
+  // Defaults are left out; the attributes CloudEvents requires are always there.
+  assert.deepEqual(
+    cloudEventFromSocEvent(decodeSocEvent(encodeSocEvent({ id: 'x', source: '/s', type: 't' }))),
+    {
+      specversion: '1.0',
+      id: 'x',
+      source: '/s',
+      type: 't',
+    },
+  );
+  assert.equal(rfc3339({ seconds: '0', nanos: 0 }), '1970-01-01T00:00:00Z');
+  assert.equal(rfc3339({ seconds: '0', nanos: 120_000_000 }), '1970-01-01T00:00:00.120Z');
+  assert.equal(rfc3339({ seconds: '-1', nanos: 5000 }), '1969-12-31T23:59:59.000005Z');
 });
