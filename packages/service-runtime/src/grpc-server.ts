@@ -12,7 +12,7 @@ export interface GrpcServiceRegistration {
   name: string;
   definition: grpc.ServiceDefinition;
   /** Methods left out answer UNIMPLEMENTED (grpc-js default). */
-  implementation: grpc.UntypedServiceImplementation;
+  implementation: Partial<grpc.UntypedServiceImplementation>;
 }
 
 export interface GrpcServerOptions {
@@ -64,7 +64,10 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const names = ['', ...(opts.services ?? []).map((s) => s.name)];
   for (const name of names) health.setStatus(name, 'NOT_SERVING');
   server.addService(healthServiceDefinition(), health.implementation());
-  for (const s of opts.services ?? []) server.addService(s.definition, s.implementation);
+  for (const s of opts.services ?? []) {
+    const implemented = Object.entries(s.implementation).filter(([, h]) => h !== undefined);
+    server.addService(s.definition, Object.fromEntries(implemented) as grpc.UntypedServiceImplementation);
+  }
   const described = [healthPackageDefinition(), ...(opts.reflection ?? [])];
   new ReflectionService(Object.assign({}, ...described) as PackageDefinition).addToServer(server);
 

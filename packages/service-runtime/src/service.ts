@@ -1,6 +1,8 @@
 // What every HostGate service shares: the common config keys, picking a store, and the
 // standalone entry point (config -> logs -> telemetry -> store -> start -> wait for SIGTERM).
 import path from 'node:path';
+import type { Bus } from '@hostgate/bus';
+import { openServiceBus } from './bus.ts';
 import {
   ConfigError,
   type ConfigOf,
@@ -60,11 +62,12 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-export interface ServiceDeps<Bus = unknown> {
+/** What a service is given by whoever starts it; the caller owns them and closes them after stop(). */
+export interface ServiceDeps {
   logger: Logger;
-  /** The service's store (owned by the caller); absent for stateless services. */
+  bus: Bus;
+  /** The service's store; absent for stateless services. */
   db?: Db;
-  bus?: Bus;
 }
 
 export interface ServiceDefinition<S extends Schema, Deps extends ServiceDeps> {
@@ -96,7 +99,6 @@ export function loadServiceConfig<S extends Schema>(
  */
 export async function runService<S extends Schema & typeof commonConfig>(
   def: ServiceDefinition<S, ServiceDeps>,
-  makeBus?: (config: ConfigOf<S>, logger: Logger) => Promise<{ bus: unknown; close(): Promise<void> }>,
 ): Promise<void> {
   let config: ConfigOf<S>;
   try {
@@ -113,17 +115,12 @@ export async function runService<S extends Schema & typeof commonConfig>(
   try {
     const telemetry = await startTelemetry({ serviceName: `hostgate-${def.name}` });
     lifecycle.defer('telemetry', () => telemetry.shutdown());
-    const deps: ServiceDeps = { logger };
-    if (def.stateful) {
-      const db = await openServiceDb(def.name, common);
-      lifecycle.defer('db', () => db.close());
-      deps.db = db;
-    }
-    if (makeBus !== undefined) {
-      const bus = await makeBus(config, logger);
-      lifecycle.defer('bus', () => bus.close());
-      deps.bus = bus.bus;
-    }
+    // Closed in reverse: service, then bus (its handlers drain into the store), then store.
+    const db = def.stateful ? await openServiceDb(def.name, common) : undefined;
+    if (db !== undefined) lifecycle.defer('db', () => db.close());
+    const bus = await openServiceBus(def.name, common.kafkaBrokers, logger);
+    lifecycle.defer('bus', () => bus.close());
+    const deps: ServiceDeps = db === undefined ? { logger, bus } : { logger, bus, db };
     const running = await def.start(config, deps);
     lifecycle.defer(def.name, () => running.stop());
     logger.info({ address: running.address, telemetry: telemetry.enabled }, `${def.name} listening`);

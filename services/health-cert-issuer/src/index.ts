@@ -1,1 +1,3 @@
-export {};
+export { configSchema, DEFAULT_ADDRESS, type HealthCertIssuerConfig, SERVICE_NAME } from './config.ts';
+export { type HealthCertIssuerDeps, handlers, start } from './service.ts';
+export { migrations } from './migrations.ts';

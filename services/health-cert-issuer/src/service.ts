@@ -1,0 +1,50 @@
+// health-cert-issuer: issues and revokes short-lived health certificates; owns the CA key, certificates, revocations.
+// The gRPC API is registered from @hostgate/protos; methods not implemented yet answer UNIMPLEMENTED.
+import type { Bus } from '@hostgate/bus';
+import { loadHostgateProtos, SERVICE_NAMES } from '@hostgate/protos';
+import type { HealthCertIssuerServiceHandlers } from '@hostgate/protos';
+import { type Db, type Logger, type RunningService, startGrpcServer } from '@hostgate/service-runtime';
+import type { HealthCertIssuerConfig } from './config.ts';
+import { migrations } from './migrations.ts';
+
+export interface HealthCertIssuerDeps {
+  logger: Logger;
+  bus: Bus;
+  /** The service's store (schema health_cert_issuer). */
+  db: Db;
+}
+
+/** The service's gRPC handlers (business logic lands here). */
+export function handlers(_deps: HealthCertIssuerDeps): Partial<HealthCertIssuerServiceHandlers> {
+  return {};
+}
+
+/**
+ * Starts health-cert-issuer on config.address with grpc.health.v1 SERVING once ready. The deps stay
+ * the caller's: stop() drains the gRPC server but does not close the bus or store.
+ */
+export async function start(
+  config: HealthCertIssuerConfig,
+  deps: HealthCertIssuerDeps,
+): Promise<RunningService> {
+  const logger = deps.logger;
+  await deps.db.migrate(migrations);
+  const protos = loadHostgateProtos();
+  const server = await startGrpcServer({
+    address: config.address,
+    logger,
+    services: [
+      {
+        name: SERVICE_NAMES.healthCertIssuer,
+        definition: protos.HealthCertIssuerService.service,
+        implementation: handlers(deps),
+      },
+    ],
+    reflection: [protos.packageDefinition],
+  });
+  server.setServing(true);
+  return {
+    address: server.address,
+    stop: () => server.shutdown(config.shutdownGraceMs),
+  };
+}

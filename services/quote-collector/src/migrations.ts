@@ -1,0 +1,4 @@
+// Schema of the quote-collector store, in order; an applied migration is never edited (checksummed).
+import type { Migration } from '@hostgate/service-runtime';
+
+export const migrations: readonly Migration[] = [];
