@@ -64,7 +64,7 @@ export const DEFAULT_VALIDITY_SECONDS = 3600;
 /** Health certificates are short-lived by design; a week is far beyond any re-attestation interval. */
 export const MAX_VALIDITY_SECONDS = 7 * 86_400;
 
-const HOST_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+const HOST_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 const MAX_LABEL_CHARS = 128;
 const MIN_PCR_DIGEST_BYTES = 20; // SHA-1 bank
 const MAX_PCR_DIGEST_BYTES = 64; // SHA-512 bank
@@ -84,7 +84,8 @@ export interface IssueHealthCertOptions extends HealthAttestation {
   readonly hostId: string;
   /**
    * The TPM-resident key (RSA or ECC) the host proved with TPM2_Certify, as SPKI DER or a
-   * KeyObject. Verifying the Certify evidence is the caller's job.
+   * KeyObject (a private one is reduced to its public half). Verifying the Certify evidence is
+   * the caller's job.
    */
   readonly subjectPublicKey: Uint8Array | KeyObject;
   /** Default: now, truncated to the second. */
@@ -137,7 +138,7 @@ function checkLabel(value: unknown, what: string): string {
 
 function checkHostId(value: unknown): string {
   if (typeof value !== 'string' || !HOST_ID.test(value)) {
-    throw argument('hostId must be 1-64 characters of [A-Za-z0-9._:-], starting with a letter or digit');
+    throw argument('hostId must be 1-64 characters of [A-Za-z0-9_.:-], starting with a letter or digit');
   }
   return value;
 }

@@ -141,6 +141,10 @@ test('refuses bad arguments with ARGUMENT_INVALID or SUBJECT_KEY_*', () => {
     issueHealthCert({ ...base, ...k, validitySeconds: 7 * 86_400, pcrDigest: '00'.repeat(64) }),
   );
   assert.doesNotThrow(() => issueHealthCert({ ...base, ...k, serial: (1n << 159n) - 1n, policyVersion: 0 }));
+  assert.equal(
+    parseHealthCert(issueHealthCert({ ...base, ...k, hostId: 'ek_sha256:Ab-9.x' }).der).hostId,
+    'ek_sha256:Ab-9.x',
+  );
 });
 
 test('openssl verifies the certificate and shows every field', { skip: opensslSkip }, (t) => {
