@@ -116,6 +116,12 @@ export type PcrInput =
   | Partial<Record<HashName, Map<number, Uint8Array> | Record<number, Uint8Array>>>;
 
 export function normalizePcrs(input: PcrInput): PcrValueMap {
+  // Already in the canonical shape (what pcrRead and the tpm2-tools readers return): used as is.
+  if (input instanceof Map) {
+    let canonical = true;
+    for (const [h, b] of input) if (!(h in HASH_ALG && b instanceof Map)) canonical = false;
+    if (canonical) return input;
+  }
   const out: PcrValueMap = new Map();
   const entries = input instanceof Map ? [...input.entries()] : Object.entries(input);
   for (const [hash, bank] of entries) {

@@ -1,11 +1,11 @@
 // Quote and certify verification: the trust boundary. Inputs are untrusted bytes; what comes back is what
 // the AK's signature vouches for (and, for quotes, PCR values that hash to the signed digest).
 import type { JsonWebKey, KeyObject } from 'node:crypto';
-import { bytesEqual, concatBytes, toHex } from './bytes.ts';
+import { bytesEqual } from './bytes.ts';
 import { HASH_BY_ALG, type HashName, TPM_ALG, TPM_ST_ATTEST } from './constants.ts';
 import { type TpmsAttest, unmarshalAttest } from './attest.ts';
 import {
-  digest,
+  digester,
   fromJwk,
   keyFromKeyObject,
   keyFromPem,
@@ -16,7 +16,13 @@ import {
 } from './crypto.ts';
 import { Tpm2Error } from './errors.ts';
 import { normalizePcrs, type PcrInput, type PcrSelection, type PcrValueMap, selectedPcrs } from './pcr.ts';
-import { isRestrictedSigningKey, type TpmPublic, tpmtPublicBytes, unmarshalTpmtPublic } from './public.ts';
+import {
+  isRestrictedSigningKey,
+  marshalTpmtPublic,
+  type TpmPublic,
+  tpmtPublicBytes,
+  unmarshalTpmtPublic,
+} from './public.ts';
 import { type TpmtSignature, unmarshalSignature } from './signature.ts';
 
 /**
@@ -31,9 +37,12 @@ interface PreparedAk {
   public?: TpmPublic;
 }
 
-const cacheByObject = new WeakMap<object, PreparedAk>();
+const cacheByObject = new WeakMap<KeyObject, PreparedAk>();
 const cacheByBytes = new Map<string, PreparedAk>();
 const BYTES_CACHE_LIMIT = 64;
+/** Cache keys: one char per byte, decoded natively. */
+const latin1 = new TextDecoder('latin1');
+let lastAk: { bytes: Uint8Array; prepared: PreparedAk } | undefined;
 
 function checkAk(pub: TpmPublic, allowUnrestricted: boolean): void {
   if (!allowUnrestricted && !isRestrictedSigningKey(pub)) {
@@ -42,37 +51,42 @@ function checkAk(pub: TpmPublic, allowUnrestricted: boolean): void {
 }
 
 function prepareAk(ak: AkInput, allowUnrestricted: boolean): PreparedAk {
+  // Cached by content, never by identity: a caller may reuse and rewrite its buffers and objects.
   if (typeof ak === 'string') {
-    const hit = cacheByBytes.get(ak);
-    if (hit !== undefined) return hit;
-    return remember(ak, { key: keyFromPem(ak) });
+    const id = `pem:${ak}`;
+    return cacheByBytes.get(id) ?? remember(id, { key: keyFromPem(ak) });
   }
-  if (ak instanceof Uint8Array) {
-    const bytes = tpmtPublicBytes(ak);
-    const id = toHex(bytes);
+  if (ak instanceof Uint8Array || !('kty' in ak || 'asymmetricKeyType' in ak)) {
+    const bytes = ak instanceof Uint8Array ? tpmtPublicBytes(ak) : marshalTpmtPublic(ak as TpmPublic);
+    // The same AK again (the common case for a verifier in a loop): compare bytes with a private copy.
+    if (lastAk !== undefined && bytesEqual(lastAk.bytes, bytes)) {
+      checkAk(lastAk.prepared.public!, allowUnrestricted);
+      return lastAk.prepared;
+    }
+    const id = `tpm:${latin1.decode(bytes)}`;
     const hit = cacheByBytes.get(id);
     if (hit?.public !== undefined) {
       checkAk(hit.public, allowUnrestricted);
+      lastAk = { bytes: bytes.slice(), prepared: hit };
       return hit;
     }
     const pub = unmarshalTpmtPublic(bytes);
     checkAk(pub, allowUnrestricted);
-    return remember(id, { key: keyFromTpmPublic(pub), public: pub });
+    const prepared = remember(id, { key: keyFromTpmPublic(pub), public: pub });
+    lastAk = { bytes: bytes.slice(), prepared };
+    return prepared;
   }
-  const hit = cacheByObject.get(ak);
-  if (hit !== undefined) {
-    if (hit.public !== undefined) checkAk(hit.public, allowUnrestricted);
-    return hit;
+  if ('asymmetricKeyType' in ak) {
+    // KeyObjects are immutable.
+    const keyObject = ak as KeyObject;
+    const hit = cacheByObject.get(keyObject);
+    if (hit !== undefined) return hit;
+    const prepared = { key: keyFromKeyObject(keyObject) };
+    cacheByObject.set(keyObject, prepared);
+    return prepared;
   }
-  let prepared: PreparedAk;
-  if ('kty' in ak) prepared = { key: fromJwk(ak as JsonWebKey) };
-  else if ('asymmetricKeyType' in ak) prepared = { key: keyFromKeyObject(ak as KeyObject) };
-  else {
-    checkAk(ak as TpmPublic, allowUnrestricted);
-    prepared = { key: keyFromTpmPublic(ak as TpmPublic), public: ak as TpmPublic };
-  }
-  cacheByObject.set(ak, prepared);
-  return prepared;
+  const id = `jwk:${JSON.stringify(ak)}`;
+  return cacheByBytes.get(id) ?? remember(id, { key: fromJwk(ak as JsonWebKey) });
 }
 
 function remember(id: string, prepared: PreparedAk): PreparedAk {
@@ -180,53 +194,56 @@ export function verifyQuote(input: VerifyQuoteInput): QuoteFacts {
   const info = facts.attest.attested;
   if (info.kind !== 'quote') throw new Tpm2Error('WRONG_TYPE', 'not a quote', 4);
   const supplied = normalizePcrs(input.pcrs);
-  const quoted = new Map<HashName, Set<number>>();
-  for (const sel of info.pcrSelect) {
-    const name = hashNameOf(sel.hashAlg);
-    const set = quoted.get(name) ?? new Set<number>();
-    for (const pcr of selectedPcrs(sel.select)) set.add(pcr);
-    quoted.set(name, set);
-  }
-  const asked: [HashName, number[]][] =
-    input.pcrSelection !== undefined
-      ? input.pcrSelection.map((s) => [hashNameOf(s.hashAlg), selectedPcrs(s.select)])
-      : [...supplied.entries()].map(([hash, bank]) => [hash, [...bank.keys()]]);
-  for (const [hash, pcrs] of asked) {
-    for (const pcr of pcrs) {
-      if (!quoted.get(hash)?.has(pcr)) {
-        throw new Tpm2Error(
-          'PCR_SELECTION_MISMATCH',
-          `${hash} PCR ${pcr} was asked for but is not in the quote`,
-        );
-      }
-    }
-  }
-  // The digest input: each selected bank in the quote's order, each PCR ascending (Part 3 §18.4 / PCRComputeCurrentDigest).
-  const values: Uint8Array[] = [];
+  const signature = facts.signature;
+  if (signature.kind === 'null') throw new Tpm2Error('UNSUPPORTED_ALGORITHM', 'unsigned quote');
+  // One pass over the quote's selection: every quoted PCR needs a value, and the digest input is each
+  // selected bank in the quote's order, each PCR ascending (Part 3 §18.4, PCRComputeCurrentDigest).
+  const pcrHash = digester(signature.hashAlg);
   const verified: PcrValueMap = new Map();
   for (const sel of info.pcrSelect) {
     const hash = hashNameOf(sel.hashAlg);
     const size = HASH_BY_ALG.get(sel.hashAlg)!.size;
-    for (const pcr of selectedPcrs(sel.select)) {
-      const value = supplied.get(hash)?.get(pcr);
-      if (value === undefined) {
-        throw new Tpm2Error(
-          'PCR_SELECTION_MISMATCH',
-          `the quote covers ${hash} PCR ${pcr} but no value was supplied`,
-        );
+    const bank = supplied.get(hash);
+    let out = verified.get(hash);
+    if (out === undefined) {
+      out = new Map<number, Uint8Array>();
+      verified.set(hash, out);
+    }
+    for (let octet = 0; octet < sel.select.length; octet++) {
+      const bits = sel.select[octet]!;
+      if (bits === 0) continue;
+      for (let bit = 0; bit < 8; bit++) {
+        if ((bits & (1 << bit)) === 0) continue;
+        const pcr = octet * 8 + bit;
+        const value = bank?.get(pcr);
+        if (value === undefined) {
+          throw new Tpm2Error(
+            'PCR_SELECTION_MISMATCH',
+            `the quote covers ${hash} PCR ${pcr} but no value was supplied`,
+          );
+        }
+        if (value.length !== size) {
+          throw new Tpm2Error('MALFORMED', `${hash} PCR ${pcr} value is ${value.length} bytes, not ${size}`);
+        }
+        pcrHash.update(value);
+        out.set(pcr, value);
       }
-      if (value.length !== size) {
-        throw new Tpm2Error('MALFORMED', `${hash} PCR ${pcr} value is ${value.length} bytes, not ${size}`);
-      }
-      values.push(value);
-      const bank = verified.get(hash) ?? new Map<number, Uint8Array>();
-      bank.set(pcr, value);
-      verified.set(hash, bank);
     }
   }
-  const signature = facts.signature;
-  if (signature.kind === 'null') throw new Tpm2Error('UNSUPPORTED_ALGORITHM', 'unsigned quote');
-  const computed = digest(signature.hashAlg, concatBytes(...values));
+  // What was asked (by default: every supplied value) must be among the quoted PCRs.
+  const notQuoted = (hash: HashName, pcr: number) =>
+    new Tpm2Error('PCR_SELECTION_MISMATCH', `${hash} PCR ${pcr} was asked for but is not in the quote`);
+  if (input.pcrSelection !== undefined) {
+    for (const s of input.pcrSelection) {
+      const hash = hashNameOf(s.hashAlg);
+      for (const pcr of selectedPcrs(s.select)) if (!verified.get(hash)?.has(pcr)) throw notQuoted(hash, pcr);
+    }
+  } else {
+    for (const [hash, bank] of supplied) {
+      for (const pcr of bank.keys()) if (!verified.get(hash)?.has(pcr)) throw notQuoted(hash, pcr);
+    }
+  }
+  const computed = pcrHash.digest();
   if (!bytesEqual(computed, info.pcrDigest)) {
     throw new Tpm2Error('PCR_DIGEST_MISMATCH', 'the supplied PCR values do not hash to the quoted pcrDigest');
   }
