@@ -35,6 +35,57 @@ interface Context {
   readonly byIndex: ReadonlyMap<number, MeasuredEvent>;
   /** Events per PCR in log order, so a set with many rules does not rescan a long log per rule. */
   readonly byPcr: ReadonlyMap<number, readonly MeasuredEvent[]>;
+  /** Events an allowlist covers, with their lower-case digest in `bank`; cached per (pcr, eventType, bank). */
+  readonly scope: (pcr: number, eventType: string | undefined, bank: string) => readonly ScopedEvent[];
+  /** Every digest of the log (all banks, and boot applications without their event), built on first use. */
+  readonly digestIndex: () => ReadonlyMap<string, readonly DigestHit[]>;
+}
+
+interface ScopedEvent {
+  readonly event: MeasuredEvent;
+  readonly digest: string | undefined;
+}
+
+interface DigestHit {
+  readonly digest: string;
+  /** Position in the log × 8 + bank position (boot applications without an event come last): log order. */
+  readonly order: number;
+  readonly bank: string;
+  readonly eventIndex: number;
+  /** Undefined for a boot application whose event is not in the list. */
+  readonly event: MeasuredEvent | undefined;
+  readonly path?: string;
+}
+
+function buildDigestIndex(m: Measurements, events: readonly MeasuredEvent[]): Map<string, DigestHit[]> {
+  const index = new Map<string, DigestHit[]>();
+  const add = (h: DigestHit) => {
+    const list = index.get(h.digest);
+    if (list) list.push(h);
+    else index.set(h.digest, [h]);
+  };
+  const seen = new Set<number>();
+  events.forEach((e, position) => {
+    seen.add(e.index);
+    Object.entries(e.digests ?? {}).forEach(([bank, d], b) => {
+      const digest = lower(d);
+      if (digest !== undefined) add({ digest, order: position * 8 + b, bank, eventIndex: e.index, event: e });
+    });
+  });
+  // Boot applications normally repeat an event above; one without its event still counts.
+  (m.bootApplications ?? []).forEach((app, i) => {
+    const digest = lower(app.digest);
+    if (digest === undefined || seen.has(app.eventIndex)) return;
+    add({
+      digest,
+      order: (events.length + i) * 8,
+      bank: 'sha256',
+      eventIndex: app.eventIndex,
+      event: undefined,
+      ...(app.path === undefined ? {} : { path: app.path }),
+    });
+  });
+  return index;
 }
 
 function capped(rule: Rule, failures: RuleResult[], total: number): RuleResult[] {
@@ -89,43 +140,39 @@ function eventAllowlist(rule: EventAllowlistRule, ctx: Context): RuleResult[] {
   const bank = rule.bank ?? 'sha256';
   const allowed = new Set(rule.allowed.map((a) => a.toLowerCase()));
   const expected = [...allowed];
-  const scope = (ctx.byPcr.get(rule.pcr) ?? []).filter((e) =>
-    rule.eventType === undefined ? extends_(e) : e.type === rule.eventType,
-  );
+  const scope = ctx.scope(rule.pcr, rule.eventType, bank);
   const failures: RuleResult[] = [];
   let total = 0;
-  const observedAll: string[] = [];
-  for (const e of scope) {
-    const digest = lower(e.digests?.[bank]);
-    if (digest !== undefined) observedAll.push(digest);
-    let failure: RuleResult | undefined;
-    const base = { ruleId: rule.id, kind: rule.kind, pass: false, expected, eventIndex: e.index };
-    if (digest === undefined) {
-      failure = {
-        ...base,
-        code: 'EVENT_NOT_ALLOWED',
-        observed: null,
-        message: `${eventName(e)} in PCR ${rule.pcr} has no ${bank} digest to compare`,
-      };
-    } else if (!e.verified) {
-      failure = {
-        ...base,
-        code: 'UNVERIFIED_EVENT',
-        observed: digest,
-        message: `${eventName(e)} in PCR ${rule.pcr} did not replay to the quoted PCR; its digest proves nothing`,
-      };
-    } else if (!allowed.has(digest)) {
-      failure = {
-        ...base,
-        code: 'EVENT_NOT_ALLOWED',
-        observed: digest,
-        message: `${eventName(e)} in PCR ${rule.pcr} has ${bank} digest ${digest}, not in the allowlist`,
-      };
+  const observedAll = new Set<string>();
+  for (const { event: e, digest } of scope) {
+    const code =
+      digest === undefined || (e.verified && !allowed.has(digest))
+        ? 'EVENT_NOT_ALLOWED'
+        : !e.verified
+          ? 'UNVERIFIED_EVENT'
+          : undefined;
+    if (code === undefined) {
+      observedAll.add(digest!);
+      continue;
     }
-    if (failure) {
-      total++;
-      if (failures.length < MAX_FAILURES_PER_RULE) failures.push(failure);
-    }
+    total++;
+    // Messages are built only for the failures reported, so a hostile log of 300k events stays cheap.
+    if (failures.length >= MAX_FAILURES_PER_RULE) continue;
+    failures.push({
+      ruleId: rule.id,
+      kind: rule.kind,
+      pass: false,
+      expected,
+      eventIndex: e.index,
+      code,
+      observed: digest ?? null,
+      message:
+        digest === undefined
+          ? `${eventName(e)} in PCR ${rule.pcr} has no ${bank} digest to compare`
+          : code === 'UNVERIFIED_EVENT'
+            ? `${eventName(e)} in PCR ${rule.pcr} did not replay to the quoted PCR; its digest proves nothing`
+            : `${eventName(e)} in PCR ${rule.pcr} has ${bank} digest ${digest}, not in the allowlist`,
+    });
   }
   if (total > 0) return capped(rule, failures, total);
   const what = rule.eventType ?? 'event';
@@ -136,7 +183,7 @@ function eventAllowlist(rule: EventAllowlistRule, ctx: Context): RuleResult[] {
       pass: true,
       code: 'OK',
       expected,
-      observed: observedAll,
+      observed: [...observedAll],
       message:
         scope.length === 0
           ? `no ${what} in PCR ${rule.pcr}`
@@ -262,48 +309,24 @@ function dbxContains(rule: DbxContainsRule, ctx: Context): RuleResult[] {
 function forbiddenDigests(rule: ForbiddenDigestsRule, ctx: Context): RuleResult[] {
   const forbidden = new Set(rule.digests.map((d) => d.toLowerCase()));
   const expected = { noneOf: [...forbidden] };
-  const failures: RuleResult[] = [];
-  let total = 0;
-  const hit = (digest: string, eventIndex: number, message: string): void => {
-    total++;
-    if (failures.length < MAX_FAILURES_PER_RULE) {
-      failures.push({
-        ruleId: rule.id,
-        kind: rule.kind,
-        pass: false,
-        code: 'FORBIDDEN_DIGEST',
-        expected,
-        observed: digest,
-        eventIndex,
-        message,
-      });
-    }
-  };
-  const seen = new Set<number>();
-  for (const e of ctx.events) {
-    seen.add(e.index);
-    for (const [bank, d] of Object.entries(e.digests ?? {})) {
-      const digest = lower(d);
-      if (digest !== undefined && forbidden.has(digest)) {
-        hit(
-          digest,
-          e.index,
-          `${eventName(e)}${e.verified ? '' : ' (unverified)'} carries forbidden ${bank} digest ${digest}`,
-        );
-      }
-    }
-  }
-  // Boot applications normally repeat an event above; one without its event still counts.
-  for (const app of ctx.m.bootApplications ?? []) {
-    const digest = lower(app.digest);
-    if (!seen.has(app.eventIndex) && digest !== undefined && forbidden.has(digest)) {
-      hit(
-        digest,
-        app.eventIndex,
-        `boot application ${app.path ?? ''} (event ${app.eventIndex}) is forbidden`,
-      );
-    }
-  }
+  // Look each forbidden digest up in the log's digest index, then report hits in log order.
+  const index = ctx.digestIndex();
+  const hits: DigestHit[] = [];
+  for (const d of forbidden) for (const h of index.get(d) ?? []) hits.push(h);
+  hits.sort((a, b) => a.order - b.order);
+  const total = hits.length;
+  const failures: RuleResult[] = hits.slice(0, MAX_FAILURES_PER_RULE).map((h) => ({
+    ruleId: rule.id,
+    kind: rule.kind,
+    pass: false,
+    code: 'FORBIDDEN_DIGEST',
+    expected,
+    observed: h.digest,
+    eventIndex: h.eventIndex,
+    message: h.event
+      ? `${eventName(h.event)}${h.event.verified ? '' : ' (unverified)'} carries forbidden ${h.bank} digest ${h.digest}`
+      : `boot application ${h.path ?? ''} (event ${h.eventIndex}) is forbidden`,
+  }));
   if (total > 0) return capped(rule, failures, total);
   return [
     {
@@ -390,7 +413,32 @@ export function evaluate(golden: GoldenSet | undefined, m: Measurements): Verdic
     if (list) list.push(e);
     else byPcr.set(e.pcr, [e]);
   }
-  const ctx: Context = { m, events, byIndex, byPcr };
+  let digestIndex: Map<string, DigestHit[]> | undefined;
+  const scopes = new Map<string, ScopedEvent[]>();
+  const ctx: Context = {
+    m,
+    events,
+    byIndex,
+    byPcr,
+    scope: (pcr, eventType, bank) => {
+      const key = `${pcr}/${eventType ?? ''}/${bank}`;
+      let scope = scopes.get(key);
+      if (!scope) {
+        scope = (byPcr.get(pcr) ?? [])
+          .filter((e) => (eventType === undefined ? extends_(e) : e.type === eventType))
+          .map((event) => ({
+            event,
+            digest: lower((event.digests as Record<string, unknown> | undefined)?.[bank]),
+          }));
+        scopes.set(key, scope);
+      }
+      return scope;
+    },
+    digestIndex: () => {
+      digestIndex ??= buildDigestIndex(m, events);
+      return digestIndex;
+    },
+  };
   const results: RuleResult[] = [];
   for (const rule of rules) {
     try {
