@@ -386,3 +386,26 @@ test('a rule that throws becomes EVALUATION_ERROR, not an exception', () => {
   const v = evaluate(golden(hostile), m);
   assert.deepEqual([v.pass, v.failed[0]!.code], [false, 'EVALUATION_ERROR']);
 });
+
+test('forbidden-digests reports hits in log order, capped with a summary', () => {
+  const specs = typicalSpecs();
+  for (let i = 0; i < MAX_FAILURES_PER_RULE + 3; i++)
+    specs.push({ pcr: 5, type: 'EV_EFI_ACTION', label: 'bad' });
+  const v = evaluate(
+    golden({ id: 'bad', kind: 'forbidden-digests', digests: [sha256('bad'), sha1('bad')] }),
+    buildMeasurements(specs),
+  );
+  // Each event carries the forbidden digest in both banks: two hits per event, sha1 first as in the log.
+  assert.equal(v.failed.length, MAX_FAILURES_PER_RULE + 1);
+  assert.deepEqual(
+    v.failed.slice(0, 3).map((r) => [r.eventIndex, r.observed]),
+    [
+      [9, sha1('bad')],
+      [9, sha256('bad')],
+      [10, sha1('bad')],
+    ],
+  );
+  assert.deepEqual(v.failed.at(-1)!.observed, {
+    moreFailures: 2 * (MAX_FAILURES_PER_RULE + 3) - MAX_FAILURES_PER_RULE,
+  });
+});

@@ -121,3 +121,10 @@ test('state transitions never mutate their input', () => {
   assert.equal(s1.sets, sets);
   assert.ok(Object.isFrozen(s1.activations));
 });
+
+test('an activation record naming a set the store lost gives no golden set (NO_POLICY), not another version', () => {
+  const s = publishInState(EMPTY_POLICY_STATE, draft('a'), { now: T1 }).state;
+  const dangling = { sets: s.sets, activations: [{ class: 'a', version: 7, at: T1.toISOString() }] };
+  assert.equal(activeVersion(dangling.activations, 'a'), 7);
+  assert.equal(activeGoldenSet(dangling, 'a'), undefined);
+});
