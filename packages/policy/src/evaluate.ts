@@ -19,6 +19,8 @@ import type {
 
 /** Failed results reported per rule before the rest are summed up in one result. */
 export const MAX_FAILURES_PER_RULE = 64;
+/** Event indices listed in a pcr-exact result. */
+export const MAX_EVENT_INDICES = 256;
 
 /** Events that extend a PCR (EV_NO_ACTION is logged but never extended). */
 function extends_(e: MeasuredEvent): boolean {
@@ -108,7 +110,9 @@ function capped(rule: Rule, failures: RuleResult[], total: number): RuleResult[]
 function pcrExact(rule: PcrExactRule, ctx: Context): RuleResult[] {
   const observed = lower(ctx.m.pcrs?.[rule.bank]?.[String(rule.pcr)]);
   const allowed = rule.allowed.map((a) => a.toLowerCase());
-  const eventIndices = (ctx.byPcr.get(rule.pcr) ?? []).filter(extends_).map((e) => e.index);
+  const extended = (ctx.byPcr.get(rule.pcr) ?? []).filter(extends_);
+  // Bounded, so a hostile log cannot make the verdict huge.
+  const eventIndices = extended.slice(0, MAX_EVENT_INDICES).map((e) => e.index);
   const base = { ruleId: rule.id, kind: rule.kind, expected: allowed, eventIndices };
   const where = `PCR ${rule.pcr} (${rule.bank})`;
   if (observed === undefined) {
@@ -126,9 +130,15 @@ function pcrExact(rule: PcrExactRule, ctx: Context): RuleResult[] {
       pass: false,
       code: 'PCR_MISMATCH',
       observed,
-      message: `${where} is ${observed}, expected ${one}; it was extended by events ${eventIndices.join(', ') || 'none'}`,
+      message: `${where} is ${observed}, expected ${one}; it was extended by ${eventList(extended.map((e) => e.index))}`,
     },
   ];
+}
+
+function eventList(indices: readonly number[]): string {
+  if (indices.length === 0) return 'no event';
+  const shown = indices.slice(0, 16).join(', ');
+  return indices.length > 16 ? `events ${shown} … (${indices.length} in all)` : `events ${shown}`;
 }
 
 function eventName(e: MeasuredEvent): string {

@@ -42,6 +42,6 @@ export {
   summarizeClasses,
 } from './activation.ts';
 export type { ActivationOptions, ClassSummary } from './activation.ts';
-export { evaluate, MAX_FAILURES_PER_RULE } from './evaluate.ts';
+export { evaluate, MAX_EVENT_INDICES, MAX_FAILURES_PER_RULE } from './evaluate.ts';
 export { BOOT_APPLICATION_EVENT, BOOT_APPLICATION_PCR, capture } from './capture.ts';
 export type { CaptureOptions } from './capture.ts';

@@ -6,6 +6,7 @@ import {
   evaluate,
   type GoldenSet,
   type Measurements,
+  MAX_EVENT_INDICES,
   MAX_FAILURES_PER_RULE,
   type Rule,
 } from '../src/index.ts';
@@ -408,4 +409,17 @@ test('forbidden-digests reports hits in log order, capped with a summary', () =>
   assert.deepEqual(v.failed.at(-1)!.observed, {
     moreFailures: 2 * (MAX_FAILURES_PER_RULE + 3) - MAX_FAILURES_PER_RULE,
   });
+});
+
+test('a PCR extended by many events lists a bounded number of them', () => {
+  const specs = typicalSpecs();
+  for (let i = 0; i < MAX_EVENT_INDICES + 10; i++) specs.push({ pcr: 9, type: 'EV_IPL', label: `cmd-${i}` });
+  const v = evaluate(
+    golden({ id: 'p9', kind: 'pcr-exact', bank: 'sha256', pcr: 9, allowed: [PCR7] }),
+    buildMeasurements(specs),
+  );
+  const r = v.failed[0]!;
+  assert.equal(r.eventIndices!.length, MAX_EVENT_INDICES);
+  assert.deepEqual(r.eventIndices!.slice(0, 2), [9, 10]);
+  assert.match(r.message, /extended by events 9, 10, 11, .* 24 … \(266 in all\)$/);
 });
