@@ -7,11 +7,13 @@ import { eccAkTemplate, eccEkTemplate, rsaAkTemplate, rsaEkTemplate } from '../s
 import { TPM_ALG, TPM_GENERATED_VALUE, TPM_ST_ATTEST } from '../src/constants.ts';
 import { objectName } from '../src/crypto.ts';
 import { Tpm2Error } from '../src/errors.ts';
+import { derCertificateBytes } from '../src/ek-cert.ts';
 import {
   marshalDigestList,
   marshalPcrSelectionList,
   parsePcrList,
   type PcrSelection,
+  pcrSelection,
   selectedPcrs,
   unmarshalDigestList,
   unmarshalPcrSelectionList,
@@ -27,6 +29,7 @@ import {
   unmarshalTpmtPublic,
 } from '../src/public.ts';
 import { marshalSignature, type TpmtSignature, unmarshalSignature } from '../src/signature.ts';
+import { parsePcrValues, parseSerializedPcrs, serializePcrs } from '../src/tpm2-tools-files.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const bytes = (max: number) => fc.uint8Array({ maxLength: max });
@@ -321,5 +324,71 @@ describe('rejections name the code and offset', () => {
     assert.deepEqual(selectedPcrs(sel!.select), [0, 1, 7, 16]);
     assert.throws(() => parsePcrList('sha256:'), RangeError);
     assert.throws(() => parsePcrList('md5:1'), RangeError);
+  });
+});
+
+describe('tpm2-tools PCR files (fast-check)', () => {
+  const hashes = ['sha1', 'sha256', 'sha384'] as const;
+  const sizes = { sha1: 20, sha256: 32, sha384: 48 } as const;
+  const banks = fc
+    .uniqueArray(
+      fc.record({
+        hash: fc.constantFrom(...hashes),
+        pcrs: fc.uniqueArray(fc.integer({ min: 0, max: 23 }), { minLength: 1, maxLength: 24 }),
+      }),
+      { selector: (b) => b.hash, maxLength: 3 },
+    )
+    .chain((list) =>
+      fc.tuple(
+        fc.constant(list),
+        fc.array(fc.uint8Array({ minLength: 48, maxLength: 48 }), { minLength: 72, maxLength: 72 }),
+      ),
+    );
+  const build = ([list, pool]: [{ hash: (typeof hashes)[number]; pcrs: number[] }[], Uint8Array[]]) => {
+    let k = 0;
+    const selection = list.map((b) => pcrSelection(b.hash, b.pcrs));
+    const pcrs = new Map(
+      list.map((b) => [b.hash, new Map(b.pcrs.map((p) => [p, pool[k++]!.slice(0, sizes[b.hash])]))] as const),
+    );
+    return { selection, pcrs };
+  };
+  test('serialized form round-trips; values form reads back', () => {
+    fc.assert(
+      fc.property(banks, (b) => {
+        const { selection, pcrs } = build(b);
+        const back = parseSerializedPcrs(serializePcrs(selection, pcrs));
+        assert.deepEqual(back.selection, selection);
+        assert.deepEqual(back.pcrs, pcrs);
+        // The values form: each bank in selection order, PCRs ascending.
+        const values = Buffer.concat(
+          b[0].flatMap((x) => [...x.pcrs].sort((m, n) => m - n).map((p) => pcrs.get(x.hash)!.get(p)!)),
+        );
+        assert.deepEqual(parsePcrValues(Uint8Array.from(values), selection), pcrs);
+      }),
+      { numRuns: 200 },
+    );
+  });
+  test('hostile files raise only Tpm2Error with an offset inside the input', () => {
+    const sel = parsePcrList('sha256:0,1,2+sha1:7');
+    fc.assert(
+      fc.property(mutated(banks.map((b) => serializePcrs(build(b).selection, build(b).pcrs))), (bytes) =>
+        typedOnly(parseSerializedPcrs, bytes),
+      ),
+      { numRuns: 1000 },
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 800 }), (b) => typedOnly(parseSerializedPcrs, b)),
+      { numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (b) => typedOnly((x) => parsePcrValues(x, sel), b)),
+      { numRuns: 500 },
+    );
+  });
+  test('the DER length reader never throws untyped', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), (b) => typedOnly(derCertificateBytes, b)),
+      { numRuns: 2000 },
+    );
   });
 });
