@@ -1,2 +1,20 @@
 export { configSchema, DEFAULT_ADDRESS, type EventlogReplayerConfig, SERVICE_NAME } from './config.ts';
-export { type EventlogReplayerDeps, handlers, start } from './service.ts';
+export { decodeForPolicy, type PolicyMeaning } from './decode.ts';
+export {
+  algorithmOfBank,
+  bankOfAlgorithm,
+  MAX_EVENT_LOG_BYTES,
+  quotedPcrs,
+  type ReplayInput,
+  type ReplayOutcome,
+  replayEventLog,
+} from './replay.ts';
+export {
+  CONSUMER_GROUP,
+  type EventlogReplayerDeps,
+  handleEvidence,
+  handlers,
+  measurementsFromEvidence,
+  PoisonMessageError,
+  start,
+} from './service.ts';
