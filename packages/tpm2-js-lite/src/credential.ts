@@ -9,6 +9,10 @@ import {
   publicEncrypt,
   randomBytes,
 } from 'node:crypto';
+import { concatBytes as concat } from './bytes.ts';
+import { CURVE_BY_ID, HASH_BY_ALG, TPM_ALG } from './constants.ts';
+import { Tpm2Error } from './errors.ts';
+import { type TpmPublic, unmarshalTpmtPublic } from './public.ts';
 
 export type CredentialHash = 'sha1' | 'sha256' | 'sha384' | 'sha512';
 
@@ -41,16 +45,6 @@ function u16Prefixed(data: Uint8Array): Uint8Array {
   const out = new Uint8Array(2 + data.length);
   new DataView(out.buffer).setUint16(0, data.length);
   out.set(data, 2);
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }
 
@@ -290,83 +284,49 @@ export function decodeTpm2ToolsCredential(file: Uint8Array): MadeCredential {
   return { credentialBlob, encryptedSecret };
 }
 
-const ALG = {
-  RSA: 0x0001,
-  ECC: 0x0023,
-  AES: 0x0006,
-  CFB: 0x0043,
-  NULL: 0x0010,
-  ECDAA: 0x001a,
-  RSAES: 0x0015,
-} as const;
-const HASH_BY_ALG: Record<number, CredentialHash> = { 4: 'sha1', 11: 'sha256', 12: 'sha384', 13: 'sha512' };
-const CURVE_BY_ID: Record<number, 'P-256' | 'P-384' | 'P-521'> = { 3: 'P-256', 4: 'P-384', 5: 'P-521' };
 const TPMA_RESTRICTED = 0x00010000;
 const TPMA_DECRYPT = 0x00020000;
 
 /**
- * Reads what MakeCredential needs from an EK's TPMT_PUBLIC (the contents of a TPM2B_PUBLIC), checking
- * every length. The EK must be a restricted decryption key with an AES-CFB symmetric definition.
+ * Reads what MakeCredential needs from an EK's TPMT_PUBLIC (the contents of a TPM2B_PUBLIC) with the shared
+ * bounds-checked parser. The EK must be a restricted decryption key with an AES-CFB symmetric definition.
  */
 export function ekKeyFromPublic(tpmtPublic: Uint8Array): CredentialEkKey {
-  const view = new DataView(tpmtPublic.buffer, tpmtPublic.byteOffset, tpmtPublic.byteLength);
-  let at = 0;
-  const fail = (message: string): never => {
-    throw new CredentialError('CREDENTIAL_EK_MALFORMED', `EK TPMT_PUBLIC: ${message} at byte ${at}`, at);
-  };
-  const u16 = () => {
-    if (tpmtPublic.length - at < 2) fail('truncated');
-    const v = view.getUint16(at);
-    at += 2;
-    return v;
-  };
-  const u32 = () => {
-    if (tpmtPublic.length - at < 4) fail('truncated');
-    const v = view.getUint32(at);
-    at += 4;
-    return v;
-  };
-  const sized = (max: number) => {
-    const size = u16();
-    if (size > max) fail(`buffer of ${size} bytes exceeds ${max}`);
-    if (tpmtPublic.length - at < size) fail('buffer runs past the end');
-    const out = tpmtPublic.slice(at, at + size);
-    at += size;
-    return out;
-  };
+  let pub: TpmPublic;
+  try {
+    pub = unmarshalTpmtPublic(tpmtPublic);
+  } catch (err) {
+    if (!(err instanceof Tpm2Error)) throw err;
+    const code =
+      err.code === 'UNSUPPORTED_ALGORITHM' ? 'CREDENTIAL_EK_UNSUPPORTED' : 'CREDENTIAL_EK_MALFORMED';
+    throw new CredentialError(code, `EK ${err.message}`, err.offset);
+  }
   const unsupported = (message: string): never => {
-    throw new CredentialError('CREDENTIAL_EK_UNSUPPORTED', message, at);
+    throw new CredentialError('CREDENTIAL_EK_UNSUPPORTED', message);
   };
-  const type = u16();
-  const nameAlg = HASH_BY_ALG[u16()] ?? unsupported('EK nameAlg is not SHA-1/256/384/512');
-  const attributes = u32();
-  if ((attributes & (TPMA_RESTRICTED | TPMA_DECRYPT)) !== (TPMA_RESTRICTED | TPMA_DECRYPT)) {
+  const nameAlg = HASH_BY_ALG.get(pub.nameAlg)?.name ?? unsupported('EK nameAlg is not SHA-1/256/384/512');
+  if ((pub.objectAttributes & (TPMA_RESTRICTED | TPMA_DECRYPT)) !== (TPMA_RESTRICTED | TPMA_DECRYPT)) {
     unsupported('EK is not a restricted decryption key');
   }
-  sized(64); // authPolicy
-  if (u16() !== ALG.AES) unsupported('EK symmetric algorithm is not AES');
-  const symmetricKeyBits = u16();
-  if (u16() !== ALG.CFB) unsupported('EK symmetric mode is not CFB');
-  const scheme = u16();
-  if (scheme !== ALG.NULL) unsupported('a storage EK has scheme TPM_ALG_NULL');
-  let key: CredentialEkKey;
-  if (type === ALG.RSA) {
-    const keyBits = u16();
-    const exponent = u32();
-    const modulus = sized(512);
-    if (modulus.length * 8 !== keyBits) fail(`modulus of ${modulus.length} bytes for ${keyBits} bits`);
-    key = { type: 'rsa', nameAlg, symmetricKeyBits, modulus, exponent };
-  } else if (type === ALG.ECC) {
-    const curve = CURVE_BY_ID[u16()] ?? unsupported('EK curve is not NIST P-256/384/521');
-    if (u16() !== ALG.NULL) unsupported('EK KDF is not TPM_ALG_NULL');
-    const x = sized(66);
-    const y = sized(66);
-    key = { type: 'ecc', nameAlg, symmetricKeyBits, curve, x, y };
-  } else {
-    key = unsupported(`EK type 0x${type.toString(16)} is not RSA or ECC`);
+  if (pub.symmetric.algorithm !== TPM_ALG.AES) unsupported('EK symmetric algorithm is not AES');
+  if (pub.symmetric.mode !== TPM_ALG.CFB) unsupported('EK symmetric mode is not CFB');
+  if (pub.scheme.scheme !== TPM_ALG.NULL) unsupported('a storage EK has scheme TPM_ALG_NULL');
+  const symmetricKeyBits = pub.symmetric.keyBits ?? 0;
+  if (pub.type === 'rsa') {
+    if (pub.modulus.length * 8 !== pub.keyBits) {
+      // The unique field is the last one: its size prefix sits 2 + modulus bytes from the end.
+      const at = tpmtPublic.length - pub.modulus.length - 2;
+      throw new CredentialError(
+        'CREDENTIAL_EK_MALFORMED',
+        `EK TPMT_PUBLIC: modulus of ${pub.modulus.length} bytes for ${pub.keyBits} bits at byte ${at}`,
+        at,
+      );
+    }
+    return { type: 'rsa', nameAlg, symmetricKeyBits, modulus: pub.modulus, exponent: pub.exponent };
   }
-  if (at !== tpmtPublic.length) fail(`${tpmtPublic.length - at} trailing bytes`);
-  return key;
+  const curve = CURVE_BY_ID.get(pub.curveId)?.name ?? unsupported('EK curve is not NIST P-256/384/521');
+  if (pub.kdf.scheme !== TPM_ALG.NULL) unsupported('EK KDF is not TPM_ALG_NULL');
+  return { type: 'ecc', nameAlg, symmetricKeyBits, curve, x: pub.x, y: pub.y };
 }
 
 /**
