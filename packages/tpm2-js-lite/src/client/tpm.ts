@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EK_CERT_NV_INDEX } from '../ek-cert.ts';
+import { Tpm2Error } from '../errors.ts';
+import { pcrSelection, readPcrSelectionList, selectedPcrs, writePcrSelectionList } from '../pcr.ts';
 import { TpmResponseError, TpmTransportError } from './errors.ts';
 import { eccEkTemplate, rsaEkTemplate } from './templates.ts';
 import { checkResponseFrame, openTransport, type Transport, type TransportOptions } from './transport.ts';
@@ -106,38 +108,26 @@ interface CommandSpec {
 }
 
 function selectionWriter(w: CommandWriter, selections: PcrSelection[]): void {
-  w.u32(selections.length);
-  for (const s of selections) {
-    const alg = HASH_ALG[s.hash];
-    if (alg === undefined) throw new RangeError(`unknown hash ${s.hash}`);
-    // PC Client TPMs have 24 PCRs: at least 3 octets of select bitmap.
-    const bitmap = new Uint8Array(Math.max(3, Math.ceil((Math.max(-1, ...s.pcrs) + 1) / 8)));
-    for (const pcr of s.pcrs) {
-      if (!Number.isInteger(pcr) || pcr < 0 || pcr > 255) throw new RangeError(`bad PCR index ${pcr}`);
-      bitmap[pcr >> 3] = bitmap[pcr >> 3]! | (1 << (pcr & 7));
-    }
-    w.u16(alg).u8(bitmap.length).bytes(bitmap);
-  }
+  for (const sel of selections)
+    if (HASH_ALG[sel.hash] === undefined) throw new RangeError(`unknown hash ${sel.hash}`);
+  // pcrSelection makes at least 3 octets of bitmap: PC Client TPMs have 24 PCRs.
+  writePcrSelectionList(
+    w,
+    selections.map((s) => pcrSelection(s.hash, s.pcrs)),
+  );
 }
 
 function readSelection(r: ResponseReader): PcrSelection[] {
-  const count = r.u32('TPML_PCR_SELECTION count');
-  if (count > 16) throw new TpmTransportError('RESPONSE_MALFORMED', `${count} PCR banks`, r.offset - 4);
-  const out: PcrSelection[] = [];
-  for (let i = 0; i < count; i++) {
-    const alg = r.u16('hash');
-    const size = r.u8('sizeofSelect');
-    const bitmap = r.take(size, 'pcrSelect');
-    const hash = HASH_BY_ALG.get(alg);
-    if (hash === undefined)
-      throw new TpmTransportError('RESPONSE_MALFORMED', `unknown hash 0x${alg.toString(16)}`, r.offset);
-    const pcrs: number[] = [];
-    bitmap.forEach((byte, idx) => {
-      for (let bit = 0; bit < 8; bit++) if (byte & (1 << bit)) pcrs.push(idx * 8 + bit);
-    });
-    out.push({ hash, pcrs });
+  try {
+    return readPcrSelectionList(r).map((s) => ({
+      hash: HASH_BY_ALG.get(s.hashAlg)!,
+      pcrs: selectedPcrs(s.select),
+    }));
+  } catch (err) {
+    // An unknown bank in a response is a malformed response, like every other response problem.
+    if (err instanceof Tpm2Error) throw new TpmTransportError('RESPONSE_MALFORMED', err.message, err.offset);
+    throw err;
   }
-  return out;
 }
 
 /**
