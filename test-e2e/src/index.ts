@@ -1,1 +1,17 @@
-export {};
+export {
+  callOptions,
+  healthOf,
+  isUnimplemented,
+  type KafkaBroker,
+  kafkaSkipReason,
+  type Pipeline,
+  type PipelineOptions,
+  SERVICES,
+  type ServiceClients,
+  type ServiceName,
+  serviceClients,
+  startKafka,
+  startPipeline,
+  unary,
+  writePem,
+} from './harness.ts';
