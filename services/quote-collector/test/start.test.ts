@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { InProcessBus } from '@hostgate/bus';
-import { loadHostgateProtos, SERVICE_NAMES } from '@hostgate/protos';
+import { type EnrollResponse__Output, loadHostgateProtos, SERVICE_NAMES } from '@hostgate/protos';
 import {
   checkHealth,
   createLogger,
@@ -40,28 +40,18 @@ test('start serves health SERVING and its API; stop frees the port', async (t) =
   t.after(() => (stopped ? undefined : svc.stop()));
   assert.equal((await checkHealth(svc.address)).status, 'SERVING');
   assert.equal((await checkHealth(svc.address, { service: SERVICE_NAMES.quoteCollector })).status, 'SERVING');
-  // The API is registered: an unimplemented method answers UNIMPLEMENTED, not "unknown service".
+  // The API is registered and answers: an empty enrollment is refused with reasons, not an error.
   const protos = loadHostgateProtos();
-  const def = protos.QuoteCollectorService.service;
-  const [method, spec] = Object.entries(def)[0] ?? [];
-  assert.ok(method !== undefined && spec !== undefined);
-  const client = new grpc.Client(svc.address, grpc.credentials.createInsecure());
-  const code = await new Promise<number>((resolve) => {
-    const onDone = (err: grpc.ServiceError | null) => resolve(err?.code ?? grpc.status.OK);
-    if (spec.responseStream) {
-      const call = client.makeServerStreamRequest(
-        spec.path,
-        spec.requestSerialize,
-        spec.responseDeserialize,
-        {},
-      );
-      call.on('error', (e: grpc.ServiceError) => onDone(e));
-      call.on('end', () => onDone(null));
-      call.on('data', () => {});
-    } else client.makeUnaryRequest(spec.path, spec.requestSerialize, spec.responseDeserialize, {}, onDone);
-  });
+  const client = new protos.QuoteCollectorService(svc.address, grpc.credentials.createInsecure());
+  t.after(() => client.close());
+  const res = await new Promise<EnrollResponse__Output>((resolve, reject) =>
+    client.Enroll({}, (err, value) => (err || value === undefined ? reject(err) : resolve(value))),
+  );
+  assert.deepEqual(
+    res.refusals.map((r) => r.code),
+    ['KEY_INVALID', 'KEY_INVALID', 'EK_CERT_INVALID'],
+  );
   client.close();
-  assert.equal(code, grpc.status.UNIMPLEMENTED);
   const port = Number(svc.address.split(':')[1]);
   await svc.stop();
   stopped = true;

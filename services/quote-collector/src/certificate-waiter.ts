@@ -1,0 +1,92 @@
+// Answers Attest with what health-cert-issuer decided: the collector subscribes to
+// hostgate.certificates.v1 (one consumer group for every replica), records each ISSUED / REFUSED
+// outcome by attestation id in its store, and wakes the call waiting for it. A call held by another
+// replica finds the outcome in the store (polled), so any replica may consume any partition.
+import type { Bus, Subscription } from '@hostgate/bus';
+import { type CertificateEvent__Output, decodeCertificateEvent, KAFKA_TOPICS } from '@hostgate/protos';
+import type { Logger } from '@hostgate/service-runtime';
+import type { QuoteCollectorStore } from './store.ts';
+
+export const CERTIFICATES_GROUP = 'quote-collector';
+
+export type WaitOutcome = { kind: 'event'; event: CertificateEvent__Output } | { kind: 'timeout' };
+
+export class CertificateWaiter {
+  private readonly store: QuoteCollectorStore;
+  private readonly now: () => number;
+  private readonly pollMs: number;
+  private readonly waiting = new Map<string, (outcome: WaitOutcome) => void>();
+  private subscription: Subscription | undefined;
+
+  constructor(opts: { store: QuoteCollectorStore; now?: () => number; pollMs?: number }) {
+    this.store = opts.store;
+    this.now = opts.now ?? Date.now;
+    this.pollMs = opts.pollMs ?? 200;
+  }
+
+  async subscribe(bus: Bus, logger: Logger): Promise<void> {
+    this.subscription = await bus.subscribe({
+      topic: KAFKA_TOPICS.certificates,
+      group: CERTIFICATES_GROUP,
+      handler: async (message) => {
+        // A record that does not decode throws: the bus retries it, then dead-letters it.
+        const event = decodeCertificateEvent(message.value);
+        if (event.attestationId === '') return;
+        if (event.type !== 'CERTIFICATE_EVENT_TYPE_ISSUED' && event.type !== 'CERTIFICATE_EVENT_TYPE_REFUSED')
+          return;
+        const outcome = event.type === 'CERTIFICATE_EVENT_TYPE_ISSUED' ? 'ISSUED' : 'REFUSED';
+        const recorded = await this.store.completeAttestation(
+          event.attestationId,
+          outcome,
+          message.value,
+          this.now(),
+        );
+        if (!recorded)
+          logger.debug(
+            { attestationId: event.attestationId },
+            'certificate event for an attestation already answered or not ours',
+          );
+        this.waiting.get(event.attestationId)?.({ kind: 'event', event });
+      },
+      onError: (error, context) =>
+        logger.warn({ err: error, ...context }, 'certificate event handling failed'),
+    });
+  }
+
+  /** Waits for the outcome of `attestationId` (registered before the evidence is published). */
+  wait(attestationId: string, timeoutMs: number): { promise: Promise<WaitOutcome>; cancel: () => void } {
+    let settle: (outcome: WaitOutcome) => void = () => {};
+    let timer: NodeJS.Timeout | undefined;
+    let poller: NodeJS.Timeout | undefined;
+    const cleanup = () => {
+      clearTimeout(timer);
+      clearInterval(poller);
+      this.waiting.delete(attestationId);
+    };
+    const promise = new Promise<WaitOutcome>((resolve) => {
+      settle = (outcome) => {
+        cleanup();
+        resolve(outcome);
+      };
+    });
+    this.waiting.set(attestationId, (outcome) => settle(outcome));
+    timer = setTimeout(() => settle({ kind: 'timeout' }), timeoutMs);
+    poller = setInterval(() => {
+      this.store.getAttestation(attestationId).then(
+        (row) => {
+          if (row?.certificateEvent !== undefined)
+            settle({ kind: 'event', event: decodeCertificateEvent(row.certificateEvent) });
+        },
+        () => {},
+      );
+    }, this.pollMs);
+    return { promise, cancel: () => settle({ kind: 'timeout' }) };
+  }
+
+  async close(): Promise<void> {
+    // Calls still waiting answer TIMEOUT now rather than outlive the service.
+    for (const settle of [...this.waiting.values()]) settle({ kind: 'timeout' });
+    await this.subscription?.close();
+    this.subscription = undefined;
+  }
+}

@@ -1,0 +1,373 @@
+// The quote-collector store: host registry, pending enrollments, nonces, per-host counters and the
+// outcome of each attestation. One small interface over the service's Db (PGlite or PostgreSQL).
+import type { Db, Queryable } from '@hostgate/service-runtime';
+
+export type HostStateName = 'PENDING_ACTIVATION' | 'ACTIVE' | 'DISABLED';
+
+export interface HostRecord {
+  hostId: string;
+  state: HostStateName;
+  ekPublic: Uint8Array;
+  ekCertificate: Uint8Array;
+  ekCertificateIssuer: string;
+  /** The trusted AK; undefined until the first activation. */
+  akPublic: Uint8Array | undefined;
+  akName: Uint8Array | undefined;
+  enrolledAtMs: number;
+  activatedAtMs: number | undefined;
+  lastAttestedAtMs: number | undefined;
+  stateReason: string;
+}
+
+export interface EnrollmentRecord {
+  enrollmentId: string;
+  hostId: string;
+  akPublic: Uint8Array;
+  akName: Uint8Array;
+  /** SHA-256 of the secret sealed with MakeCredential (the secret itself is never stored). */
+  secretDigest: Uint8Array;
+  createdAtMs: number;
+  expiresAtMs: number;
+  activatedAtMs: number | undefined;
+}
+
+/** The highest TPMS_CLOCK_INFO accepted for a host (plus the rest of the QuoteInfo as JSON). */
+export interface CountersRecord {
+  resetCount: number;
+  restartCount: number;
+  clock: bigint;
+  safe: boolean;
+  firmwareVersion: bigint;
+  quoteInfoJson: string;
+}
+
+export type NonceState =
+  | { kind: 'consumed'; expiresAtMs: number }
+  | { kind: 'unknown' }
+  | { kind: 'other-ak' }
+  | { kind: 'reused'; usedAtMs: number }
+  | { kind: 'expired'; expiresAtMs: number };
+
+export interface AttestationOutcome {
+  outcome: 'PENDING' | 'ISSUED' | 'REFUSED';
+  /** Encoded CertificateEvent once the outcome is known. */
+  certificateEvent: Uint8Array | undefined;
+}
+
+const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : Number(v));
+const optNum = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : num(v));
+const bytes = (v: unknown): Uint8Array => new Uint8Array(v as Uint8Array);
+const optBytes = (v: unknown): Uint8Array | undefined =>
+  v === null || v === undefined ? undefined : bytes(v);
+
+function hostFromRow(r: Record<string, unknown>): HostRecord {
+  return {
+    hostId: String(r['host_id']),
+    state: String(r['state']) as HostStateName,
+    ekPublic: bytes(r['ek_public']),
+    ekCertificate: bytes(r['ek_certificate']),
+    ekCertificateIssuer: String(r['ek_certificate_issuer']),
+    akPublic: optBytes(r['ak_public']),
+    akName: optBytes(r['ak_name']),
+    enrolledAtMs: num(r['enrolled_at_ms']),
+    activatedAtMs: optNum(r['activated_at_ms']),
+    lastAttestedAtMs: optNum(r['last_attested_at_ms']),
+    stateReason: String(r['state_reason'] ?? ''),
+  };
+}
+
+function enrollmentFromRow(r: Record<string, unknown>): EnrollmentRecord {
+  return {
+    enrollmentId: String(r['enrollment_id']),
+    hostId: String(r['host_id']),
+    akPublic: bytes(r['ak_public']),
+    akName: bytes(r['ak_name']),
+    secretDigest: bytes(r['secret_digest']),
+    createdAtMs: num(r['created_at_ms']),
+    expiresAtMs: num(r['expires_at_ms']),
+    activatedAtMs: optNum(r['activated_at_ms']),
+  };
+}
+
+/** Bytes as a Buffer view (what both adapters bind as bytea). */
+const buf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+
+const HOST_COLUMNS = `host_id, state, ek_public, ek_certificate, ek_certificate_issuer, ak_public, ak_name,
+  enrolled_at_ms, activated_at_ms, last_attested_at_ms, state_reason`;
+
+/** Everything quote-collector keeps, behind one interface (SQL over PGlite or PostgreSQL). */
+export class QuoteCollectorStore {
+  readonly db: Db;
+
+  constructor(db: Db) {
+    this.db = db;
+  }
+
+  async getHost(hostId: string, q: Queryable = this.db): Promise<HostRecord | undefined> {
+    const { rows } = await q.query(`SELECT ${HOST_COLUMNS} FROM hosts WHERE host_id = $1`, [hostId]);
+    return rows[0] === undefined ? undefined : hostFromRow(rows[0]);
+  }
+
+  async hostByAkName(akName: Uint8Array): Promise<HostRecord | undefined> {
+    const { rows } = await this.db.query(`SELECT ${HOST_COLUMNS} FROM hosts WHERE ak_name = $1`, [
+      buf(akName),
+    ]);
+    return rows[0] === undefined ? undefined : hostFromRow(rows[0]);
+  }
+
+  /** Whether some enrollment named this AK (activated or not). */
+  async enrollmentByAkName(akName: Uint8Array): Promise<EnrollmentRecord | undefined> {
+    const { rows } = await this.db.query(
+      'SELECT * FROM enrollments WHERE ak_name = $1 ORDER BY created_at_ms DESC LIMIT 1',
+      [buf(akName)],
+    );
+    return rows[0] === undefined ? undefined : enrollmentFromRow(rows[0]);
+  }
+
+  async listHosts(opts: { state?: HostStateName; after?: string; limit: number }): Promise<HostRecord[]> {
+    const params: unknown[] = [opts.after ?? '', opts.limit];
+    let where = 'host_id > $1';
+    if (opts.state !== undefined) {
+      params.push(opts.state);
+      where += ' AND state = $3';
+    }
+    const { rows } = await this.db.query(
+      `SELECT ${HOST_COLUMNS} FROM hosts WHERE ${where} ORDER BY host_id LIMIT $2`,
+      params,
+    );
+    return rows.map(hostFromRow);
+  }
+
+  /**
+   * Records an enrollment challenge: the host is created PENDING_ACTIVATION on first sight (an EK
+   * already known keeps its host, state and current AK until the new AK is activated).
+   */
+  async addEnrollment(
+    host: Pick<HostRecord, 'hostId' | 'ekPublic' | 'ekCertificate' | 'ekCertificateIssuer'>,
+    enrollment: Omit<EnrollmentRecord, 'activatedAtMs' | 'hostId'>,
+  ): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO hosts (host_id, state, ek_public, ek_certificate, ek_certificate_issuer, enrolled_at_ms)
+         VALUES ($1, 'PENDING_ACTIVATION', $2, $3, $4, $5)
+         ON CONFLICT (host_id) DO UPDATE SET ek_certificate = EXCLUDED.ek_certificate,
+           ek_certificate_issuer = EXCLUDED.ek_certificate_issuer`,
+        [
+          host.hostId,
+          buf(host.ekPublic),
+          buf(host.ekCertificate),
+          host.ekCertificateIssuer,
+          enrollment.createdAtMs,
+        ],
+      );
+      await tx.query(
+        `INSERT INTO enrollments (enrollment_id, host_id, ak_public, ak_name, secret_digest, created_at_ms, expires_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [
+          enrollment.enrollmentId,
+          host.hostId,
+          buf(enrollment.akPublic),
+          buf(enrollment.akName),
+          buf(enrollment.secretDigest),
+          enrollment.createdAtMs,
+          enrollment.expiresAtMs,
+        ],
+      );
+    });
+  }
+
+  async getEnrollment(enrollmentId: string): Promise<EnrollmentRecord | undefined> {
+    const { rows } = await this.db.query('SELECT * FROM enrollments WHERE enrollment_id = $1', [
+      enrollmentId,
+    ]);
+    return rows[0] === undefined ? undefined : enrollmentFromRow(rows[0]);
+  }
+
+  /**
+   * Makes the enrollment's AK the host's trusted AK (the previous AK stops being accepted) and the
+   * host ACTIVE, unless an operator disabled it. Returns the host after the change.
+   */
+  async activate(enrollment: EnrollmentRecord, nowMs: number): Promise<HostRecord> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('UPDATE enrollments SET activated_at_ms = $2 WHERE enrollment_id = $1', [
+        enrollment.enrollmentId,
+        nowMs,
+      ]);
+      // The AK may have been trusted for another host before (a TPM re-provisioned): it moves here.
+      await tx.query(
+        'UPDATE hosts SET ak_name = NULL, ak_public = NULL WHERE ak_name = $1 AND host_id <> $2',
+        [buf(enrollment.akName), enrollment.hostId],
+      );
+      await tx.query(
+        `UPDATE hosts SET ak_public = $2, ak_name = $3, activated_at_ms = $4,
+           state = CASE WHEN state = 'DISABLED' THEN 'DISABLED' ELSE 'ACTIVE' END
+         WHERE host_id = $1`,
+        [enrollment.hostId, buf(enrollment.akPublic), buf(enrollment.akName), nowMs],
+      );
+      const host = await this.getHost(enrollment.hostId, tx);
+      if (host === undefined) throw new Error(`host ${enrollment.hostId} vanished during activation`);
+      return host;
+    });
+  }
+
+  async setHostState(hostId: string, state: HostStateName, reason: string): Promise<HostRecord | undefined> {
+    await this.db.query('UPDATE hosts SET state = $2, state_reason = $3 WHERE host_id = $1', [
+      hostId,
+      state,
+      reason,
+    ]);
+    return this.getHost(hostId);
+  }
+
+  async addNonce(
+    nonce: Uint8Array,
+    akName: Uint8Array,
+    issuedAtMs: number,
+    expiresAtMs: number,
+  ): Promise<void> {
+    await this.db.query(
+      'INSERT INTO nonces (nonce, ak_name, issued_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)',
+      [buf(nonce), buf(akName), issuedAtMs, expiresAtMs],
+    );
+  }
+
+  /**
+   * Marks the nonce used by `akName` at `nowMs`, in one statement so two attestations racing with
+   * the same nonce cannot both consume it; otherwise says why it cannot be used.
+   */
+  async consumeNonce(nonce: Uint8Array, akName: Uint8Array, nowMs: number): Promise<NonceState> {
+    const { rows } = await this.db.query<{ expires_at_ms: bigint }>(
+      `UPDATE nonces SET used_at_ms = $3
+       WHERE nonce = $1 AND ak_name = $2 AND used_at_ms IS NULL AND expires_at_ms > $3
+       RETURNING expires_at_ms`,
+      [buf(nonce), buf(akName), nowMs],
+    );
+    if (rows[0] !== undefined) return { kind: 'consumed', expiresAtMs: num(rows[0].expires_at_ms) };
+    const found = await this.db.query<{
+      ak_name: Uint8Array;
+      used_at_ms: bigint | null;
+      expires_at_ms: bigint;
+    }>('SELECT ak_name, used_at_ms, expires_at_ms FROM nonces WHERE nonce = $1', [buf(nonce)]);
+    const row = found.rows[0];
+    if (row === undefined) return { kind: 'unknown' };
+    if (Buffer.compare(Buffer.from(row.ak_name), Buffer.from(akName)) !== 0) return { kind: 'other-ak' };
+    if (row.used_at_ms !== null) return { kind: 'reused', usedAtMs: num(row.used_at_ms) };
+    return { kind: 'expired', expiresAtMs: num(row.expires_at_ms) };
+  }
+
+  /** Forgets nonces that expired before `beforeMs` (a used or expired nonce is refused either way). */
+  async pruneNonces(beforeMs: number): Promise<number> {
+    const { rowCount } = await this.db.query('DELETE FROM nonces WHERE expires_at_ms < $1', [beforeMs]);
+    return rowCount;
+  }
+
+  /**
+   * Runs `check` on the host's counters under a row lock and, when it returns the new counters,
+   * stores them; concurrent attestations of one host are serialised here.
+   */
+  async advanceCounters<T>(
+    hostId: string,
+    nowMs: number,
+    check: (previous: CountersRecord | undefined) => { next: CountersRecord; result: T } | { refuse: T },
+  ): Promise<T> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('SELECT host_id FROM hosts WHERE host_id = $1 FOR UPDATE', [hostId]);
+      const { rows } = await tx.query(
+        `SELECT reset_count, restart_count, clock::text AS clock, safe, firmware_version::text AS firmware_version,
+           quote_info FROM counters WHERE host_id = $1`,
+        [hostId],
+      );
+      const r = rows[0];
+      const previous: CountersRecord | undefined =
+        r === undefined
+          ? undefined
+          : {
+              resetCount: num(r['reset_count']),
+              restartCount: num(r['restart_count']),
+              clock: BigInt(String(r['clock'])),
+              safe: Boolean(r['safe']),
+              firmwareVersion: BigInt(String(r['firmware_version'])),
+              quoteInfoJson: String(r['quote_info']),
+            };
+      const decision = check(previous);
+      if ('refuse' in decision) return decision.refuse;
+      const n = decision.next;
+      await tx.query(
+        `INSERT INTO counters (host_id, reset_count, restart_count, clock, safe, firmware_version, quote_info, updated_at_ms)
+         VALUES ($1, $2, $3, $4::numeric, $5, $6::numeric, $7, $8)
+         ON CONFLICT (host_id) DO UPDATE SET reset_count = EXCLUDED.reset_count,
+           restart_count = EXCLUDED.restart_count, clock = EXCLUDED.clock, safe = EXCLUDED.safe,
+           firmware_version = EXCLUDED.firmware_version, quote_info = EXCLUDED.quote_info,
+           updated_at_ms = EXCLUDED.updated_at_ms`,
+        [
+          hostId,
+          n.resetCount,
+          n.restartCount,
+          n.clock.toString(),
+          n.safe,
+          n.firmwareVersion.toString(),
+          n.quoteInfoJson,
+          nowMs,
+        ],
+      );
+      await tx.query('UPDATE hosts SET last_attested_at_ms = $2 WHERE host_id = $1', [hostId, nowMs]);
+      return decision.result;
+    });
+  }
+
+  async getCounters(hostId: string): Promise<CountersRecord | undefined> {
+    const { rows } = await this.db.query(
+      `SELECT reset_count, restart_count, clock::text AS clock, safe, firmware_version::text AS firmware_version,
+         quote_info FROM counters WHERE host_id = $1`,
+      [hostId],
+    );
+    const r = rows[0];
+    if (r === undefined) return undefined;
+    return {
+      resetCount: num(r['reset_count']),
+      restartCount: num(r['restart_count']),
+      clock: BigInt(String(r['clock'])),
+      safe: Boolean(r['safe']),
+      firmwareVersion: BigInt(String(r['firmware_version'])),
+      quoteInfoJson: String(r['quote_info']),
+    };
+  }
+
+  async addAttestation(attestationId: string, hostId: string, nowMs: number): Promise<void> {
+    await this.db.query(
+      'INSERT INTO attestations (attestation_id, host_id, created_at_ms) VALUES ($1, $2, $3)',
+      [attestationId, hostId, nowMs],
+    );
+  }
+
+  /**
+   * Records the outcome the issuer published; the first one wins (a redelivered event changes
+   * nothing). Returns false when the attestation is not one of ours.
+   */
+  async completeAttestation(
+    attestationId: string,
+    outcome: 'ISSUED' | 'REFUSED',
+    certificateEvent: Uint8Array,
+    nowMs: number,
+  ): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE attestations SET outcome = $2, certificate_event = $3, completed_at_ms = $4
+       WHERE attestation_id = $1 AND outcome = 'PENDING'`,
+      [attestationId, outcome, buf(certificateEvent), nowMs],
+    );
+    return rowCount > 0;
+  }
+
+  async getAttestation(attestationId: string): Promise<AttestationOutcome | undefined> {
+    const { rows } = await this.db.query<{ outcome: string; certificate_event: Uint8Array | null }>(
+      'SELECT outcome, certificate_event FROM attestations WHERE attestation_id = $1',
+      [attestationId],
+    );
+    const r = rows[0];
+    if (r === undefined) return undefined;
+    return {
+      outcome: r.outcome as AttestationOutcome['outcome'],
+      certificateEvent: optBytes(r.certificate_event),
+    };
+  }
+}
