@@ -1,6 +1,6 @@
 // EK certificates (TCG EK Credential Profile 2.0): read from NV, chained to configured roots, and matched
 // against the EK the TPM actually presents. X.509 parsing and signature checks are node:crypto's.
-import { type KeyObject, X509Certificate } from 'node:crypto';
+import { type JsonWebKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { bytesEqual, concatBytes } from './bytes.ts';
 import { Tpm2Error } from './errors.ts';
 import { curveOf, type TpmPublic, tpmtPublicBytes, unmarshalTpmtPublic } from './public.ts';
@@ -69,24 +69,29 @@ function sanAttribute(san: string | undefined, name: string): string | undefined
 export function parseEkCertificate(input: Uint8Array | string): EkCertificate {
   const der = typeof input === 'string' ? undefined : derCertificateBytes(input);
   let x509: X509Certificate;
+  let publicKey: KeyObject;
+  let san: string | undefined;
+  let usages: string[];
   try {
     x509 = new X509Certificate(der ?? input);
+    // The getters parse lazily and can throw on odd certificates (e.g. an unknown key algorithm).
+    publicKey = x509.publicKey;
+    san = x509.subjectAltName;
+    usages = x509.keyUsage ?? [];
   } catch (err) {
-    throw new Tpm2Error('CERT_MALFORMED', `not an X.509 certificate: ${(err as Error).message}`, 0, {
+    throw new Tpm2Error('CERT_MALFORMED', `not a usable X.509 certificate: ${(err as Error).message}`, 0, {
       cause: err,
     });
   }
-  const publicKey = x509.publicKey;
   const type = publicKey.asymmetricKeyType;
   if (type !== 'rsa' && type !== 'ec')
     throw new Tpm2Error('CERT_MALFORMED', `EK certificate holds a ${type} key`);
-  const san = x509.subjectAltName;
   const cert: EkCertificate = {
     der: der ?? new Uint8Array(x509.raw),
     x509,
     publicKey,
     keyType: type === 'rsa' ? 'rsa' : 'ecc',
-    hasEkUsage: (x509.keyUsage ?? []).includes(TCG_KP_EK_CERTIFICATE),
+    hasEkUsage: usages.includes(TCG_KP_EK_CERTIFICATE),
   };
   const manufacturer = sanAttribute(san, 'tcg-at-tpmManufacturer');
   const model = sanAttribute(san, 'tcg-at-tpmModel');
@@ -125,6 +130,18 @@ export interface ChainOptions {
 
 /** Builds and checks the chain EK cert → intermediates → root; returns it (leaf first). */
 export function verifyEkCertificateChain(cert: EkCertificate, opts: ChainOptions): X509Certificate[] {
+  try {
+    return buildChain(cert, opts);
+  } catch (err) {
+    if (err instanceof Tpm2Error) throw err;
+    // node:crypto throws on keys it cannot use for a check: the chain does not verify.
+    throw new Tpm2Error('CERT_CHAIN_INVALID', `chain check failed: ${(err as Error).message}`, 0, {
+      cause: err,
+    });
+  }
+}
+
+function buildChain(cert: EkCertificate, opts: ChainOptions): X509Certificate[] {
   const at = opts.at ?? new Date();
   const roots = opts.roots.map((r) => toX509(r, 'root'));
   const intermediates = (opts.intermediates ?? []).map((c) => toX509(c, 'intermediate'));
@@ -165,7 +182,17 @@ const stripZeros = (b: Uint8Array) => {
 /** Throws CERT_KEY_MISMATCH unless the certificate's public key is the key in the EK's TPMT_PUBLIC. */
 export function checkEkCertificateKey(cert: EkCertificate, ekPublic: Uint8Array | TpmPublic): TpmPublic {
   const ek = ekPublic instanceof Uint8Array ? unmarshalTpmtPublic(tpmtPublicBytes(ekPublic)) : ekPublic;
-  const jwk = cert.publicKey.export({ format: 'jwk' });
+  let jwk: JsonWebKey;
+  try {
+    jwk = cert.publicKey.export({ format: 'jwk' });
+  } catch (err) {
+    throw new Tpm2Error(
+      'CERT_MALFORMED',
+      `certificate key cannot be compared: ${(err as Error).message}`,
+      0,
+      { cause: err },
+    );
+  }
   let same: boolean;
   if (ek.type === 'rsa') {
     const e = new Uint8Array(4);
