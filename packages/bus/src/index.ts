@@ -1,4 +1,6 @@
 export { InProcessBus } from './in-process-bus.ts';
+export { KafkaBus } from './kafka-bus.ts';
+export type { KafkaBusOptions } from './kafka-bus.ts';
 export type { InProcessBusOptions } from './in-process-bus.ts';
 export { murmur2, partitionForKey } from './partition.ts';
 export { BusError, DLQ_HEADERS } from './types.ts';

@@ -74,8 +74,9 @@ function script(args: string[], timeoutMs: number): Promise<string> {
 }
 
 const running = new Set<number>();
-// A test process that dies without stop() must not leave a JVM behind.
-process.once('exit', () => {
+let reaperInstalled = false;
+
+function killRunning(): void {
   for (const pid of running) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -83,7 +84,22 @@ process.once('exit', () => {
       // already gone
     }
   }
-});
+  running.clear();
+}
+
+/** A test process that exits or is interrupted without stop() must not leave a JVM behind. */
+function installReaper(): void {
+  if (reaperInstalled) return;
+  reaperInstalled = true;
+  process.once('exit', killRunning);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killRunning();
+      // Re-raise with the default action now that this one-shot listener is gone.
+      process.kill(process.pid, signal);
+    });
+  }
+}
 
 /**
  * A single-node KRaft broker on free loopback ports in a temporary directory, ready when
@@ -124,6 +140,7 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroke
       continue;
     }
     const pid = Number(readFileSync(path.join(dir, 'kafka.pid'), 'utf8').trim());
+    installReaper();
     running.add(pid);
     let stopped = false;
     return {

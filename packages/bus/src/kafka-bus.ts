@@ -1,0 +1,375 @@
+import {
+  Admin,
+  Consumer,
+  compatibilityPartitioner,
+  type Message,
+  type MessagesStream,
+  Producer,
+  ProduceAcks,
+  stringDeserializer,
+  stringSerializer,
+} from '@platformatic/kafka';
+import { deadLetterHeaders, type DeliveryOutcome, deliver, dlqTopicOf, sleep } from './delivery.ts';
+import { withTraceHeaders } from './trace.ts';
+import {
+  type Bus,
+  BusError,
+  type BusHeaders,
+  type CloseOptions,
+  type SubscribeOptions,
+  type Subscription,
+} from './types.ts';
+
+export interface KafkaBusOptions {
+  /** `host:port` bootstrap brokers. */
+  brokers: string[];
+  clientId?: string;
+  /**
+   * Create missing topics (and their `.dlq`) on first use with these settings (default
+   * 6 partitions, replication 1); false where topics are provisioned by deployment.
+   */
+  createTopics?: { partitions: number; replicationFactor: number } | false;
+  /** Group session timeout: how long a crashed member holds its partitions (default 10 s; brokers allow ≥ 6 s). */
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  /** Messages fetched but not yet handled, per subscription, before fetching pauses (default 1000). */
+  maxBuffered?: number;
+}
+
+type KafkaMessage = Message<string, Buffer, string, string>;
+
+function headersOf(message: KafkaMessage): BusHeaders {
+  const out: BusHeaders = {};
+  for (const [key, value] of message.headers) {
+    if (typeof key === 'string' && typeof value === 'string') out[key] = value;
+  }
+  return out;
+}
+
+function isAlreadyExists(error: unknown): boolean {
+  const text =
+    error instanceof Error
+      ? `${error.message} ${JSON.stringify((error as { errors?: unknown }).errors ?? '')}`
+      : '';
+  return /already exists|TOPIC_ALREADY_EXISTS/i.test(text);
+}
+
+/** Apache Kafka through @platformatic/kafka; see docs/bus.md for the guarantees. */
+export class KafkaBus implements Bus {
+  private readonly options: KafkaBusOptions;
+  private readonly clientId: string;
+  private readonly producer: Producer<string, Buffer, string, string>;
+  private readonly admin: Admin;
+  private readonly knownTopics = new Map<string, Promise<void>>();
+  private readonly subscriptions = new Set<KafkaSubscription>();
+  private closed = false;
+
+  constructor(options: KafkaBusOptions) {
+    if (options.brokers.length === 0) throw new BusError('BUS_CONFIG', 'KafkaBus needs at least one broker');
+    this.options = options;
+    this.clientId = options.clientId ?? 'hostgate';
+    this.producer = new Producer({
+      clientId: `${this.clientId}-producer`,
+      bootstrapBrokers: options.brokers,
+      // Idempotent with acks=all: a retried send cannot duplicate or reorder a key's messages.
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+      // Java-compatible murmur2, the same mapping as InProcessBus and Kafka's own clients.
+      partitioner: compatibilityPartitioner,
+      serializers: { key: stringSerializer, headerKey: stringSerializer, headerValue: stringSerializer },
+      autocreateTopics: false,
+    });
+    this.admin = new Admin({ clientId: `${this.clientId}-admin`, bootstrapBrokers: options.brokers });
+  }
+
+  /** Creates `topics` when missing (once per bus), if the bus is allowed to. */
+  ensureTopics(topics: string[]): Promise<void> {
+    const create = this.options.createTopics ?? { partitions: 6, replicationFactor: 1 };
+    if (create === false) return Promise.resolve();
+    return Promise.all(
+      topics.map((topic) => {
+        let known = this.knownTopics.get(topic);
+        if (!known) {
+          known = this.createTopic(topic, create.partitions, create.replicationFactor);
+          known.catch(() => this.knownTopics.delete(topic));
+          this.knownTopics.set(topic, known);
+        }
+        return known;
+      }),
+    ).then(() => undefined);
+  }
+
+  private async createTopic(topic: string, partitions: number, replicas: number): Promise<void> {
+    const existing = await this.admin.listTopics();
+    if (existing.includes(topic)) return;
+    try {
+      await this.admin.createTopics({ topics: [topic], partitions, replicas });
+    } catch (error) {
+      if (!isAlreadyExists(error))
+        throw new BusError('BUS_TOPIC', `cannot create topic ${topic}`, { cause: error });
+    }
+  }
+
+  async publish(topic: string, key: string, value: Uint8Array, headers?: BusHeaders): Promise<void> {
+    if (this.closed) throw new BusError('BUS_CLOSED', 'the bus is closed');
+    await this.ensureTopics([topic]);
+    await this.producer.send({
+      // Copies: a publisher reusing its buffer must not change what is sent.
+      messages: [{ topic, key, value: Buffer.from(value), headers: withTraceHeaders(headers) }],
+    });
+  }
+
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    if (this.closed) throw new BusError('BUS_CLOSED', 'the bus is closed');
+    await this.ensureTopics([options.topic, dlqTopicOf(options)]);
+    const subscription = new KafkaSubscription(this, options, {
+      clientId: this.clientId,
+      brokers: this.options.brokers,
+      sessionTimeoutMs: this.options.sessionTimeoutMs ?? 10_000,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1000,
+      maxBuffered: this.options.maxBuffered ?? 1000,
+    });
+    this.subscriptions.add(subscription);
+    try {
+      await subscription.start();
+    } catch (error) {
+      this.subscriptions.delete(subscription);
+      await subscription.close({ drain: false }).catch(() => undefined);
+      throw error;
+    }
+    return subscription;
+  }
+
+  /** @internal */
+  forget(subscription: KafkaSubscription): void {
+    this.subscriptions.delete(subscription);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((s) => s.close()));
+    await this.producer.close();
+    await this.admin.close();
+  }
+}
+
+interface PartitionState {
+  /** Bumped when the partition is taken away: queued work of an older epoch is dropped uncommitted. */
+  epoch: number;
+  /** Next offset to accept; lower ones are re-fetches of messages already queued or done here. */
+  next: bigint | undefined;
+  chain: Promise<void>;
+  revoked: AbortController;
+}
+
+interface SubscriptionSettings {
+  clientId: string;
+  brokers: string[];
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  maxBuffered: number;
+}
+
+class KafkaSubscription implements Subscription {
+  readonly topic: string;
+  readonly group: string;
+  private readonly bus: KafkaBus;
+  private readonly options: SubscribeOptions;
+  private readonly settings: SubscriptionSettings;
+  private readonly consumer: Consumer<string, Buffer, string, string>;
+  private stream: MessagesStream<string, Buffer, string, string> | undefined;
+  private readonly partitions = new Map<number, PartitionState>();
+  /** Aborts everything in hand (close without draining). */
+  private readonly abortAll = new AbortController();
+  /** Set by a draining close: finish what is in hand, start nothing new. */
+  private stopping = false;
+  private closing: Promise<void> | undefined;
+  private buffered = 0;
+
+  constructor(bus: KafkaBus, options: SubscribeOptions, settings: SubscriptionSettings) {
+    this.bus = bus;
+    this.options = options;
+    this.settings = settings;
+    this.topic = options.topic;
+    this.group = options.group;
+    this.consumer = new Consumer({
+      clientId: `${settings.clientId}-${options.group}`,
+      groupId: options.group,
+      bootstrapBrokers: settings.brokers,
+      sessionTimeout: settings.sessionTimeoutMs,
+      rebalanceTimeout: settings.sessionTimeoutMs,
+      heartbeatInterval: settings.heartbeatIntervalMs,
+      autocommit: false,
+      deserializers: {
+        key: stringDeserializer,
+        headerKey: stringDeserializer,
+        headerValue: stringDeserializer,
+      },
+    });
+    this.consumer.on('consumer:group:join', () => this.onAssignment());
+  }
+
+  async start(): Promise<void> {
+    const stream = await this.consumer.consume({
+      topics: [this.topic],
+      // Resume at the group's committed position; a new group starts at the oldest message.
+      mode: 'committed',
+      fallbackMode: 'earliest',
+      autocommit: false,
+      maxWaitTime: 500,
+      sessionTimeout: this.settings.sessionTimeoutMs,
+      rebalanceTimeout: this.settings.sessionTimeoutMs,
+      heartbeatInterval: this.settings.heartbeatIntervalMs,
+    });
+    this.stream = stream;
+    this.onAssignment();
+    stream.on('data', (message) => this.accept(message));
+    stream.on('error', (error) => this.onStreamError(stream, error));
+  }
+
+  private assigned(): Set<number> {
+    const mine = this.consumer.assignments?.find((a) => a.topic === this.topic);
+    return new Set(mine?.partitions ?? []);
+  }
+
+  private state(partition: number): PartitionState {
+    let state = this.partitions.get(partition);
+    if (!state) {
+      state = { epoch: 0, next: undefined, chain: Promise.resolve(), revoked: new AbortController() };
+      this.partitions.set(partition, state);
+    }
+    return state;
+  }
+
+  /** Partitions that moved away drop their queued work: the new owner reads it from the committed offset. */
+  private onAssignment(): void {
+    const assigned = this.assigned();
+    for (const [partition, state] of this.partitions) {
+      if (!assigned.has(partition)) this.revoke(state);
+    }
+  }
+
+  private revoke(state: PartitionState): void {
+    state.epoch++;
+    state.next = undefined;
+    state.revoked.abort(new BusError('BUS_REVOKED', 'partition moved to another group member'));
+    state.revoked = new AbortController();
+  }
+
+  private accept(message: KafkaMessage): void {
+    if (this.stopping || this.abortAll.signal.aborted) return;
+    const partition = message.partition;
+    if (!this.assigned().has(partition)) return;
+    const state = this.state(partition);
+    if (state.next !== undefined && message.offset < state.next) return;
+    state.next = message.offset + 1n;
+    const epoch = state.epoch;
+    this.buffered++;
+    if (this.buffered >= this.settings.maxBuffered) this.stream?.pause();
+    state.chain = state.chain
+      .then(() => this.process(message, state, epoch))
+      .catch((error: unknown) =>
+        this.options.onError?.(error, { topic: this.topic, partition, offset: message.offset }),
+      )
+      .finally(() => {
+        this.buffered--;
+        if (this.buffered === Math.floor(this.settings.maxBuffered / 2) && !this.stopping)
+          this.stream?.resume();
+      });
+  }
+
+  private current(state: PartitionState, epoch: number): boolean {
+    return state.epoch === epoch && !this.abortAll.signal.aborted;
+  }
+
+  private async process(message: KafkaMessage, state: PartitionState, epoch: number): Promise<void> {
+    if (this.stopping || !this.current(state, epoch)) return;
+    const signal = AbortSignal.any([this.abortAll.signal, state.revoked.signal]);
+    const delivery = {
+      topic: message.topic,
+      partition: message.partition,
+      offset: message.offset,
+      key: message.key ?? '',
+      value: new Uint8Array(message.value ?? Buffer.alloc(0)),
+      headers: headersOf(message),
+    };
+    // A handler that ignores the abort signal must not keep a closing subscription open.
+    const aborted = new Promise<DeliveryOutcome>((resolve) => {
+      if (signal.aborted) resolve({ kind: 'aborted' });
+      else signal.addEventListener('abort', () => resolve({ kind: 'aborted' }), { once: true });
+    });
+    const outcome = await Promise.race([deliver(delivery, this.options, signal), aborted]);
+    if (outcome.kind === 'aborted' || !this.current(state, epoch)) return;
+    if (outcome.kind === 'failed') {
+      const headers = deadLetterHeaders(delivery, this.group, outcome.error, outcome.attempts);
+      // Never commit past a message that is neither handled nor dead-lettered.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.bus.publish(dlqTopicOf(this.options), delivery.key, delivery.value, headers);
+          break;
+        } catch (error) {
+          this.options.onError?.(error, {
+            topic: this.topic,
+            partition: delivery.partition,
+            offset: delivery.offset,
+          });
+          await sleep(Math.min(5000, 100 * 2 ** attempt), signal);
+          if (!this.current(state, epoch)) return;
+        }
+      }
+    }
+    if (!this.current(state, epoch)) return;
+    // Not awaited: the client merges queued commits per partition into one request in flight,
+    // so the next message need not wait a round trip; a later commit covers an earlier one.
+    const partition = message.partition;
+    const next = message.offset + 1n;
+    Promise.resolve(message.commit()).then(
+      () => this.options.onCommit?.({ topic: this.topic, group: this.group, partition, offset: next }),
+      (error: unknown) =>
+        this.options.onError?.(error, { topic: this.topic, partition, offset: message.offset }),
+    );
+  }
+
+  /** The client tears the stream down when the group needs a rejoin it could not do in place: start over from the commits. */
+  private onStreamError(stream: MessagesStream<string, Buffer, string, string>, error: Error): void {
+    if (this.closing || stream !== this.stream) return;
+    this.options.onError?.(error, { topic: this.topic });
+    for (const state of this.partitions.values()) this.revoke(state);
+    this.stream = undefined;
+    const restart = async () => {
+      for (let attempt = 1; !this.closing; attempt++) {
+        try {
+          await this.start();
+          return;
+        } catch (startError) {
+          this.options.onError?.(startError, { topic: this.topic });
+          await sleep(Math.min(5000, 200 * attempt), this.abortAll.signal);
+        }
+      }
+    };
+    void restart();
+  }
+
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.shutdown(options.drain ?? true);
+    return this.closing;
+  }
+
+  private async shutdown(drain: boolean): Promise<void> {
+    this.stopping = true;
+    this.stream?.pause();
+    if (drain) {
+      // Handlers in hand finish and commit; queued messages are skipped (uncommitted).
+      await Promise.all([...this.partitions.values()].map((state) => state.chain));
+    } else {
+      this.abortAll.abort(new BusError('BUS_ABORTED', 'subscription closed without draining'));
+    }
+    try {
+      await this.stream?.close();
+    } finally {
+      await this.consumer.close(true);
+      this.bus.forget(this);
+    }
+  }
+}
