@@ -640,12 +640,8 @@ export class QuoteCollector {
         }
       }
     }
-    if (!bytesEqualLoose(facts.qualifiedSigner, host.akName!)) {
-      refusals.push(
-        refusal('SIGNATURE_INVALID', "the quote's qualifiedSigner is not the enrolled AK's name"),
-      );
-      return undefined;
-    }
+    // qualifiedSigner is the AK's qualified name (it depends on the AK's hierarchy), not its name:
+    // the AK's signature is what binds the quote to the enrolled AK.
     const info = facts.attest.attested;
     const pcrDigest = info.kind === 'quote' ? info.pcrDigest : new Uint8Array(0);
     const sigHash = facts.signature.kind === 'null' ? 0 : facts.signature.hashAlg;
@@ -658,7 +654,8 @@ export class QuoteCollector {
       pcrSelection: selectionsToProto(facts.pcrSelect),
       pcrDigest,
       pcrDigestAlgorithm: hashAlgorithmName(sigHash),
-      akName: facts.qualifiedSigner,
+      // The enrolled AK's name (whose signature verified), not qualifiedSigner (a qualified name).
+      akName: host.akName!,
     };
     return { facts, proto };
   }
@@ -694,15 +691,13 @@ export class QuoteCollector {
       return;
     }
     try {
-      const facts = verifyCertify({
+      verifyCertify({
         akPublic: host.akPublic!,
         attest: key.certifyAttest,
         signature: key.certifySignature,
         certifiedPublic: key.keyPublic,
         nonce,
       });
-      if (!bytesEqualLoose(facts.qualifiedSigner, host.akName!))
-        refusals.push(refusal('CERTIFY_INVALID', "the certification's signer is not the enrolled AK"));
     } catch (err) {
       const code =
         err instanceof Tpm2Error && err.code === 'NONCE_MISMATCH' ? 'NONCE_MISMATCH' : 'CERTIFY_INVALID';
@@ -714,10 +709,6 @@ export class QuoteCollector {
     if (problems.length > 0)
       refusals.push(refusal('SUBJECT_KEY_UNSUITABLE', `the certified key ${problems.join('; ')}`));
   }
-}
-
-function bytesEqualLoose(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 }
 
 function offsetDetails(err: unknown): Record<string, string> | undefined {
