@@ -7,6 +7,7 @@ import { type TpmsAttest, unmarshalAttest } from './attest.ts';
 import {
   digester,
   fromJwk,
+  hashName,
   keyFromKeyObject,
   keyFromPem,
   keyFromTpmPublic,
@@ -179,12 +180,6 @@ export interface QuoteFacts extends AttestationFacts {
   pcrSelect: PcrSelection[];
 }
 
-function hashNameOf(alg: number): HashName {
-  const info = HASH_BY_ALG.get(alg);
-  if (info === undefined) throw new Tpm2Error('UNSUPPORTED_ALGORITHM', `hash 0x${alg.toString(16)}`);
-  return info.name;
-}
-
 /**
  * Verifies a TPM2_Quote: signature by the AK, magic and type, extraData = nonce, selection covering what was
  * asked, pcrDigest = H_sig(selected PCR values in selection order). Throws Tpm2Error with a stable code.
@@ -201,7 +196,7 @@ export function verifyQuote(input: VerifyQuoteInput): QuoteFacts {
   const pcrHash = digester(signature.hashAlg);
   const verified: PcrValueMap = new Map();
   for (const sel of info.pcrSelect) {
-    const hash = hashNameOf(sel.hashAlg);
+    const hash = hashName(sel.hashAlg);
     const size = HASH_BY_ALG.get(sel.hashAlg)!.size;
     const bank = supplied.get(hash);
     let out = verified.get(hash);
@@ -235,7 +230,7 @@ export function verifyQuote(input: VerifyQuoteInput): QuoteFacts {
     new Tpm2Error('PCR_SELECTION_MISMATCH', `${hash} PCR ${pcr} was asked for but is not in the quote`);
   if (input.pcrSelection !== undefined) {
     for (const s of input.pcrSelection) {
-      const hash = hashNameOf(s.hashAlg);
+      const hash = hashName(s.hashAlg);
       for (const pcr of selectedPcrs(s.select)) if (!verified.get(hash)?.has(pcr)) throw notQuoted(hash, pcr);
     }
   } else {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { HASH_ALG, HASH_BY_ALG, type HashName } from '../constants.ts';
 import { EK_CERT_NV_INDEX } from '../ek-cert.ts';
 import { Tpm2Error } from '../errors.ts';
 import { pcrSelection, readPcrSelectionList, selectedPcrs, writePcrSelectionList } from '../pcr.ts';
@@ -46,10 +47,8 @@ const TPM_RC_INITIALIZE = 0x100;
 const RETRYABLE = new Set([0x908, 0x90a, 0x922]);
 const MAX_RETRIES = 8;
 
-export type HashName = 'sha1' | 'sha256' | 'sha384' | 'sha512';
-const HASH_ALG: Record<HashName, number> = { sha1: 0x0004, sha256: 0x000b, sha384: 0x000c, sha512: 0x000d };
+export type { HashName };
 const HASH_SIZE: Record<HashName, number> = { sha1: 20, sha256: 32, sha384: 48, sha512: 64 };
-const HASH_BY_ALG = new Map<number, HashName>(Object.entries(HASH_ALG).map(([k, v]) => [v, k as HashName]));
 
 /** How one handle in a command is authorized. */
 export type Authorization =
@@ -120,7 +119,7 @@ function selectionWriter(w: CommandWriter, selections: PcrSelection[]): void {
 function readSelection(r: ResponseReader): PcrSelection[] {
   try {
     return readPcrSelectionList(r).map((s) => ({
-      hash: HASH_BY_ALG.get(s.hashAlg)!,
+      hash: HASH_BY_ALG.get(s.hashAlg)!.name,
       pcrs: selectedPcrs(s.select),
     }));
   } catch (err) {
