@@ -1,5 +1,12 @@
 // health-cert-issuer configuration: the common keys plus its own, under HOSTGATE_HEALTH_CERT_ISSUER_.
-import { address, type ConfigOf, commonConfig } from '@hostgate/service-runtime';
+import {
+  address,
+  type ConfigOf,
+  commonConfig,
+  integer,
+  optionalString,
+  string,
+} from '@hostgate/service-runtime';
 
 export const SERVICE_NAME = 'health-cert-issuer';
 
@@ -9,6 +16,29 @@ export const DEFAULT_ADDRESS = '127.0.0.1:50054';
 export const configSchema = {
   ...commonConfig,
   address: address(DEFAULT_ADDRESS, 'gRPC listen address (host:port; port 0 picks a free one)'),
+  validitySeconds: integer(3600, 'lifetime of a health certificate, seconds', { min: 60, max: 7 * 86_400 }),
+  backdateSeconds: integer(60, 'notBefore is set this far in the past, for schedulers whose clocks lag', {
+    min: 0,
+    max: 600,
+  }),
+  caCertFile: optionalString(
+    'CA certificate PEM; with caKeyFile it replaces the development CA generated into the store',
+  ),
+  caKeyFile: optionalString('CA private key PEM (PKCS#8, ECDSA P-256); set together with caCertFile'),
+  caCommonName: string('HostGate Dev CA', 'common name of the development CA generated on first start', {
+    nonEmpty: true,
+  }),
+  crlValiditySeconds: integer(600, 'CRL nextUpdate - thisUpdate, seconds: how stale a verifier lets it get', {
+    min: 60,
+    max: 7 * 86_400,
+  }),
+  adminToken: optionalString(
+    'bearer token RevokeHost requires (metadata authorization: Bearer <token>); unset: loopback callers only',
+  ),
+  expirySweepMs: integer(1000, 'how often expired certificates are looked for (WatchFleet EXPIRED)', {
+    min: 50,
+    max: 60_000,
+  }),
 };
 
 export type HealthCertIssuerConfig = ConfigOf<typeof configSchema>;

@@ -1,10 +1,17 @@
 // health-cert-issuer: issues and revokes short-lived health certificates; owns the CA key, certificates, revocations.
-// The gRPC API is registered from @hostgate/protos; methods not implemented yet answer UNIMPLEMENTED.
-import type { Bus } from '@hostgate/bus';
-import { loadHostgateProtos, SERVICE_NAMES } from '@hostgate/protos';
+// Consumes hostgate.verdicts.v1; publishes hostgate.certificates.v1 and hostgate.events.v1; serves
+// HealthCertIssuerService (CheckHost, WatchFleet, CA bundle, CRL, certificates, RevokeHost).
+import type * as grpc from '@grpc/grpc-js';
+import { type Bus, type BusMessage, DLQ_HEADERS, type Subscription } from '@hostgate/bus';
+import { deadLetterTopic, KAFKA_TOPICS, loadHostgateProtos, SERVICE_NAMES } from '@hostgate/protos';
 import type { HealthCertIssuerServiceHandlers } from '@hostgate/protos';
 import { type Db, type Logger, type RunningService, startGrpcServer } from '@hostgate/service-runtime';
+import { openCa } from './ca.ts';
 import type { HealthCertIssuerConfig } from './config.ts';
+import { SERVICE_NAME } from './config.ts';
+import { FleetHub } from './fleet.ts';
+import { grpcHandlers } from './grpc.ts';
+import { Issuer, PoisonMessageError } from './issuer.ts';
 import { migrations } from './migrations.ts';
 
 export interface HealthCertIssuerDeps {
@@ -14,21 +21,69 @@ export interface HealthCertIssuerDeps {
   db: Db;
 }
 
-/** The service's gRPC handlers (business logic lands here). */
-export function handlers(_deps: HealthCertIssuerDeps): Partial<HealthCertIssuerServiceHandlers> {
-  return {};
+/** Consumer group on hostgate.verdicts.v1. */
+export const CONSUMER_GROUP = SERVICE_NAME;
+
+export interface RunningIssuer extends RunningService {
+  readonly issuer: Issuer;
+  readonly hub: FleetHub;
+}
+
+/** The service's gRPC handlers for an issuer already built (start() wires them). */
+export function handlers(
+  deps: HealthCertIssuerDeps & { issuer: Issuer; hub: FleetHub; adminToken?: string | undefined },
+  watchers: Set<grpc.ServerWritableStream<unknown, unknown>> = new Set(),
+): HealthCertIssuerServiceHandlers {
+  return grpcHandlers({
+    issuer: deps.issuer,
+    db: deps.db,
+    hub: deps.hub,
+    logger: deps.logger,
+    auth: { adminToken: deps.adminToken },
+    watchers,
+  });
+}
+
+/** Sends a record no retry can fix straight to the dead-letter topic, in the bus's own DLQ layout. */
+async function deadLetter(bus: Bus, message: BusMessage, err: PoisonMessageError): Promise<void> {
+  await bus.publish(deadLetterTopic(KAFKA_TOPICS.verdicts), message.key, message.value, {
+    ...message.headers,
+    [DLQ_HEADERS.reason]: err.message.slice(0, 1024),
+    [DLQ_HEADERS.errorName]: err.name,
+    [DLQ_HEADERS.errorCode]: err.code,
+    [DLQ_HEADERS.attempts]: String(message.attempt),
+    [DLQ_HEADERS.topic]: message.topic,
+    [DLQ_HEADERS.partition]: String(message.partition),
+    [DLQ_HEADERS.offset]: message.offset.toString(),
+    [DLQ_HEADERS.group]: CONSUMER_GROUP,
+    [DLQ_HEADERS.failedAt]: new Date().toISOString(),
+  });
 }
 
 /**
  * Starts health-cert-issuer on config.address with grpc.health.v1 SERVING once ready. The deps stay
- * the caller's: stop() drains the gRPC server but does not close the bus or store.
+ * the caller's: stop() drains the gRPC server and the verdict consumer but does not close the bus or store.
  */
 export async function start(
   config: HealthCertIssuerConfig,
   deps: HealthCertIssuerDeps,
-): Promise<RunningService> {
+): Promise<RunningIssuer> {
   const logger = deps.logger;
   await deps.db.migrate(migrations);
+  const { ca, origin } = await openCa(deps.db, config);
+  logger.info({ origin, ca: ca.commonName, notAfter: ca.notAfter }, 'CA loaded');
+  const hub = new FleetHub();
+  const issuer = new Issuer({
+    db: deps.db,
+    bus: deps.bus,
+    logger,
+    ca,
+    hub,
+    validitySeconds: config.validitySeconds,
+    backdateSeconds: config.backdateSeconds,
+    crlValiditySeconds: config.crlValiditySeconds,
+  });
+  const watchers = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   const protos = loadHostgateProtos();
   const server = await startGrpcServer({
     address: config.address,
@@ -37,14 +92,63 @@ export async function start(
       {
         name: SERVICE_NAMES.healthCertIssuer,
         definition: protos.HealthCertIssuerService.service,
-        implementation: handlers(deps),
+        implementation: handlers({ ...deps, issuer, hub, adminToken: config.adminToken }, watchers),
       },
     ],
     reflection: [protos.packageDefinition],
   });
+  let subscription: Subscription;
+  try {
+    subscription = await deps.bus.subscribe({
+      topic: KAFKA_TOPICS.verdicts,
+      group: CONSUMER_GROUP,
+      handler: async (message) => {
+        try {
+          await issuer.handleVerdict(message);
+        } catch (err) {
+          if (!(err instanceof PoisonMessageError)) throw err; // retried by the bus, then dead-lettered
+          logger.warn(
+            { err, key: message.key, offset: message.offset.toString() },
+            'poison verdict dead-lettered',
+          );
+          await deadLetter(deps.bus, message, err);
+        }
+      },
+      onError: (err, context) => logger.warn({ err, ...context }, 'verdict handling failed; retrying'),
+    });
+  } catch (err) {
+    await server.shutdown(0);
+    throw err;
+  }
+  let sweeping = false;
+  const sweep = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    issuer
+      .sweepExpired()
+      .catch((err: unknown) => logger.error({ err }, 'expiry sweep failed'))
+      .finally(() => {
+        sweeping = false;
+      });
+  }, config.expirySweepMs);
+  sweep.unref();
   server.setServing(true);
+  let stopping: Promise<void> | undefined;
   return {
     address: server.address,
-    stop: () => server.shutdown(config.shutdownGraceMs),
+    issuer,
+    hub,
+    stop: () => {
+      stopping ??= (async () => {
+        clearInterval(sweep);
+        server.setServing(false);
+        await subscription.close();
+        // Watch streams never end on their own; end them so the server can drain.
+        for (const call of watchers) call.end();
+        watchers.clear();
+        await server.shutdown(config.shutdownGraceMs);
+      })();
+      return stopping;
+    },
   };
 }

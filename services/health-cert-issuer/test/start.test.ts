@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { InProcessBus } from '@hostgate/bus';
-import { loadHostgateProtos, SERVICE_NAMES } from '@hostgate/protos';
+import { type CheckHostResponse__Output, loadHostgateProtos, SERVICE_NAMES } from '@hostgate/protos';
 import {
   checkHealth,
   createLogger,
@@ -43,28 +43,14 @@ test('start serves health SERVING and its API; stop frees the port', async (t) =
     (await checkHealth(svc.address, { service: SERVICE_NAMES.healthCertIssuer })).status,
     'SERVING',
   );
-  // The API is registered: an unimplemented method answers UNIMPLEMENTED, not "unknown service".
+  // The API is registered and answers: an unknown host is unhealthy, not an error.
   const protos = loadHostgateProtos();
-  const def = protos.HealthCertIssuerService.service;
-  const [method, spec] = Object.entries(def)[0] ?? [];
-  assert.ok(method !== undefined && spec !== undefined);
-  const client = new grpc.Client(svc.address, grpc.credentials.createInsecure());
-  const code = await new Promise<number>((resolve) => {
-    const onDone = (err: grpc.ServiceError | null) => resolve(err?.code ?? grpc.status.OK);
-    if (spec.responseStream) {
-      const call = client.makeServerStreamRequest(
-        spec.path,
-        spec.requestSerialize,
-        spec.responseDeserialize,
-        {},
-      );
-      call.on('error', (e: grpc.ServiceError) => onDone(e));
-      call.on('end', () => onDone(null));
-      call.on('data', () => {});
-    } else client.makeUnaryRequest(spec.path, spec.requestSerialize, spec.responseDeserialize, {}, onDone);
-  });
+  const client = new protos.HealthCertIssuerService(svc.address, grpc.credentials.createInsecure());
+  const res = await new Promise<CheckHostResponse__Output>((resolve, reject) =>
+    client.CheckHost({ hostId: 'nobody' }, (err, r) => (err || r === undefined ? reject(err) : resolve(r))),
+  );
   client.close();
-  assert.equal(code, grpc.status.UNIMPLEMENTED);
+  assert.equal(res.status?.health, 'HOST_HEALTH_UNHEALTHY');
   const port = Number(svc.address.split(':')[1]);
   await svc.stop();
   stopped = true;

@@ -1,0 +1,496 @@
+// The issuer's logic, without gRPC: verdict in -> certificate issued or refused (and the host's
+// live certificates revoked), stored once per attestation, published on the certificates and SOC
+// topics, and told to fleet watchers. Also operator revocation, expiry and the CRL.
+import { createHash } from 'node:crypto';
+import {
+  createCrl,
+  type HealthCa,
+  HealthCertError,
+  issueHealthCert,
+  MAX_CRL_ENTRIES,
+  MAX_VALIDITY_SECONDS,
+} from '@hostgate/health-cert';
+import type { Bus } from '@hostgate/bus';
+import {
+  decodeVerdict,
+  isRefusalCode,
+  ProtoCodecError,
+  timestampFromDate,
+  type Verdict__Output,
+} from '@hostgate/protos';
+import type { Db, Logger } from '@hostgate/service-runtime';
+import {
+  issuedMessages,
+  type OutgoingMessage,
+  operatorRevokedMessages,
+  refusedMessages,
+  type RevokedInfo,
+} from './events.ts';
+import type { FleetCause, FleetHub, HostState } from './fleet.ts';
+import type { Refusal } from './refusal.ts';
+import * as store from './store.ts';
+import { subjectKeyFromVerdict } from './subject-key.ts';
+
+/** A message no retry can fix: it goes to the dead-letter topic at once. */
+export class PoisonMessageError extends Error {
+  override readonly name = 'PoisonMessageError';
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+export interface IssuerOptions {
+  db: Db;
+  bus: Bus;
+  logger: Logger;
+  ca: HealthCa;
+  hub: FleetHub;
+  validitySeconds: number;
+  backdateSeconds: number;
+  crlValiditySeconds: number;
+  /** Clock (tests). */
+  now?: () => Date;
+}
+
+export interface VerdictMessage {
+  key: string;
+  value: Uint8Array;
+  headers: Record<string, string>;
+}
+
+export interface CurrentCrl {
+  der: Uint8Array;
+  pem: string;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  crlNumber: bigint;
+}
+
+const MAX_ID_CHARS = 128;
+const EXPIRE_BATCH = 500;
+
+function serialHex(serial: bigint): string {
+  return serial.toString(16);
+}
+
+function checkId(value: string, what: string): void {
+  if (value === '' || value.length > MAX_ID_CHARS || /\p{Cc}/u.test(value)) {
+    throw new PoisonMessageError('VERDICT_INVALID', `${what} must be 1-${MAX_ID_CHARS} printable characters`);
+  }
+}
+
+/** Refusals as the verdict carries them, each code checked; a failing verdict always has at least one. */
+function refusalsOf(verdict: Verdict__Output): Refusal[] {
+  const out: Refusal[] = verdict.refusals.map((r) => {
+    const code = String(r.code);
+    if (isRefusalCode(code)) return { code, message: r.message, details: { ...r.details } };
+    return {
+      code: 'POLICY_RULE_FAILED',
+      message: r.message || 'refused with an unknown reason code',
+      details: { ...r.details, observed: code },
+    };
+  });
+  if (out.length === 0 && !verdict.pass) {
+    out.push({
+      code: 'POLICY_RULE_FAILED',
+      message: verdict.message || 'the verdict failed without a reason',
+      details: {},
+    });
+  }
+  return out;
+}
+
+export class Issuer {
+  readonly ca: HealthCa;
+  private readonly db: Db;
+  private readonly bus: Bus;
+  private readonly logger: Logger;
+  private readonly hub: FleetHub;
+  private readonly validitySeconds: number;
+  private readonly backdateSeconds: number;
+  private readonly crlValiditySeconds: number;
+  private readonly now: () => Date;
+  private crlCache: { fingerprint: string; crl: CurrentCrl } | undefined;
+  private crlBuilding: Promise<CurrentCrl> | undefined;
+
+  constructor(options: IssuerOptions) {
+    this.db = options.db;
+    this.bus = options.bus;
+    this.logger = options.logger;
+    this.ca = options.ca;
+    this.hub = options.hub;
+    this.validitySeconds = options.validitySeconds;
+    this.backdateSeconds = options.backdateSeconds;
+    this.crlValiditySeconds = options.crlValiditySeconds;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Handles one record of hostgate.verdicts.v1. Throws PoisonMessageError for what no retry fixes. */
+  async handleVerdict(message: VerdictMessage): Promise<void> {
+    let verdict: Verdict__Output;
+    try {
+      verdict = decodeVerdict(message.value);
+    } catch (err) {
+      if (err instanceof ProtoCodecError) {
+        throw new PoisonMessageError(err.code, `undecodable Verdict: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+    checkId(verdict.attestationId, 'attestation_id');
+    checkId(verdict.hostId, 'host_id');
+    checkId(verdict.verdictId, 'verdict_id');
+    if (message.key !== verdict.hostId) {
+      throw new PoisonMessageError('VERDICT_KEY_MISMATCH', 'the record key is not the verdict host id');
+    }
+    // Redelivered: publish exactly what the first delivery decided (same event ids, same serial).
+    if (await store.attestationExists(this.db, verdict.attestationId)) {
+      await this.republish(verdict.attestationId);
+      return;
+    }
+    const traceParent = message.headers['traceparent'] ?? '';
+    const refusals = refusalsOf(verdict);
+    if (verdict.pass && refusals.length === 0) {
+      const issued = this.tryIssue(verdict);
+      if (issued.ok) {
+        await this.commitIssued(verdict, issued.cert, traceParent);
+        return;
+      }
+      refusals.push(issued.refusal);
+    }
+    await this.commitRefused(verdict, refusals, traceParent);
+  }
+
+  private tryIssue(
+    verdict: Verdict__Output,
+  ): { ok: true; cert: ReturnType<typeof issueHealthCert> } | { ok: false; refusal: Refusal } {
+    const key = subjectKeyFromVerdict(verdict.certifiedKey, verdict.akPublic);
+    if (!key.ok) return key;
+    const now = this.now();
+    const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 - this.backdateSeconds * 1000);
+    try {
+      const cert = issueHealthCert({
+        ca: this.ca,
+        hostId: verdict.hostId,
+        subjectPublicKey: key.spki,
+        notBefore,
+        validitySeconds: Math.min(MAX_VALIDITY_SECONDS, this.validitySeconds + this.backdateSeconds),
+        policyClass: verdict.hostClass,
+        policyVersion: verdict.policyVersion,
+        verdictId: verdict.verdictId,
+        pcrDigest: Buffer.from(verdict.quoteInfo?.pcrDigest ?? []).toString('hex'),
+      });
+      return { ok: true, cert };
+    } catch (err) {
+      if (!(err instanceof HealthCertError)) throw err;
+      return {
+        ok: false,
+        refusal: {
+          code: 'ISSUANCE_FAILED',
+          message: `no certificate can be issued for this verdict: ${err.message}`,
+          details: { observed: err.code },
+        },
+      };
+    }
+  }
+
+  private async commitIssued(
+    verdict: Verdict__Output,
+    cert: ReturnType<typeof issueHealthCert>,
+    traceParent: string,
+  ): Promise<void> {
+    const now = this.now();
+    const serial = serialHex(cert.serial);
+    const pcrDigest = new Uint8Array(verdict.quoteInfo?.pcrDigest ?? []);
+    const messages = issuedMessages(
+      {
+        hostId: verdict.hostId,
+        attestationId: verdict.attestationId,
+        verdictId: verdict.verdictId,
+        notAfter: cert.notAfter,
+        policyClass: verdict.hostClass,
+        policyVersion: verdict.policyVersion,
+        certificate: {
+          serial,
+          hostId: verdict.hostId,
+          der: cert.der,
+          notBefore: timestampFromDate(cert.notBefore),
+          notAfter: timestampFromDate(cert.notAfter),
+          policyClass: verdict.hostClass,
+          policyVersion: verdict.policyVersion,
+          verdictId: verdict.verdictId,
+          attestationId: verdict.attestationId,
+          pcrDigest,
+          status: 'CERTIFICATE_STATUS_VALID',
+        },
+      },
+      now,
+      traceParent,
+    );
+    const state = await this.decide(verdict, 'issued', serial, messages, async (tx) => {
+      await store.insertCertificate(tx, {
+        serial,
+        host_id: verdict.hostId,
+        attestation_id: verdict.attestationId,
+        verdict_id: verdict.verdictId,
+        policy_class: verdict.hostClass,
+        policy_version: verdict.policyVersion,
+        pcr_digest: pcrDigest,
+        der: cert.der,
+        not_before: cert.notBefore,
+        not_after: cert.notAfter,
+        issued_at: now,
+      });
+      return store.putHost(tx, {
+        hostId: verdict.hostId,
+        healthy: true,
+        cause: 'issued',
+        reason: `passed ${verdict.hostClass} v${verdict.policyVersion}`,
+        reasonCode: '',
+        refusals: [],
+        serial,
+        expiresAt: cert.notAfter,
+        policyClass: verdict.hostClass,
+        policyVersion: verdict.policyVersion,
+        attestationId: verdict.attestationId,
+        updatedAt: now,
+      });
+    });
+    if (state !== undefined) {
+      this.logger.info(
+        { hostId: verdict.hostId, attestationId: verdict.attestationId, serial },
+        'health certificate issued',
+      );
+    }
+  }
+
+  private async commitRefused(
+    verdict: Verdict__Output,
+    refusals: Refusal[],
+    traceParent: string,
+  ): Promise<void> {
+    const now = this.now();
+    let revoked: RevokedInfo[] = [];
+    const codes = [...new Set(refusals.map((r) => r.code))].join(', ');
+    const state = await this.decide(verdict, 'refused', null, undefined, async (tx) => {
+      revoked = await store.revokeLive(
+        tx,
+        verdict.hostId,
+        now,
+        `attestation ${verdict.attestationId} refused: ${codes}`,
+      );
+      const messages = refusedMessages(
+        {
+          hostId: verdict.hostId,
+          attestationId: verdict.attestationId,
+          verdictId: verdict.verdictId,
+          policyClass: verdict.hostClass,
+          policyVersion: verdict.policyVersion,
+          refusals,
+          revoked,
+        },
+        now,
+        traceParent,
+      );
+      await store.saveOutbox(tx, verdict.attestationId, messages);
+      return store.putHost(tx, {
+        hostId: verdict.hostId,
+        healthy: false,
+        cause: 'refused',
+        reason: refusals[0]?.message || `refused: ${codes}`,
+        reasonCode: refusals[0]?.code ?? '',
+        refusals,
+        serial: null,
+        expiresAt: null,
+        policyClass: '',
+        policyVersion: 0,
+        attestationId: verdict.attestationId,
+        updatedAt: now,
+      });
+    });
+    if (state !== undefined) {
+      if (revoked.length > 0) this.crlCache = undefined;
+      this.logger.info(
+        {
+          hostId: verdict.hostId,
+          attestationId: verdict.attestationId,
+          codes,
+          revoked: revoked.map((r) => r.serial),
+        },
+        'attestation refused',
+      );
+    }
+  }
+
+  /**
+   * Claims the attestation and applies `apply` in one transaction, then publishes the stored
+   * messages and tells watchers. When another delivery claimed it first, publishes that one's.
+   */
+  private async decide(
+    verdict: Verdict__Output,
+    outcome: 'issued' | 'refused',
+    serial: string | null,
+    messages: OutgoingMessage[] | undefined,
+    apply: (tx: import('@hostgate/service-runtime').Queryable) => Promise<HostState>,
+  ): Promise<HostState | undefined> {
+    const now = this.now();
+    const state = await this.db.transaction(async (tx) => {
+      const claimed = await store.claimAttestation(tx, {
+        attestationId: verdict.attestationId,
+        hostId: verdict.hostId,
+        verdictId: verdict.verdictId,
+        outcome,
+        serial,
+        now,
+      });
+      if (!claimed) return undefined;
+      if (messages !== undefined) await store.saveOutbox(tx, verdict.attestationId, messages);
+      return apply(tx);
+    });
+    if (state === undefined) {
+      await this.republish(verdict.attestationId);
+      return undefined;
+    }
+    this.hub.publish({ state, cause: outcome });
+    await this.publishAll(await store.loadOutbox(this.db, verdict.attestationId));
+    return state;
+  }
+
+  private async republish(attestationId: string): Promise<void> {
+    const messages = await store.loadOutbox(this.db, attestationId);
+    this.logger.debug(
+      { attestationId, messages: messages.length },
+      'verdict redelivered: outcome re-published',
+    );
+    await this.publishAll(messages);
+  }
+
+  private async publishAll(messages: readonly OutgoingMessage[]): Promise<void> {
+    for (const m of messages) await this.bus.publish(m.topic, m.key, m.value, m.headers);
+  }
+
+  /** Operator revocation of every live certificate of a host, audited. Returns the serials revoked. */
+  async revokeHost(hostId: string, reason: string, actor: string, traceParent = ''): Promise<RevokedInfo[]> {
+    const now = this.now();
+    const sentence = `revoked by ${actor}: ${reason}`;
+    const { revoked, state } = await this.db.transaction(async (tx) => {
+      const revoked = await store.revokeLive(tx, hostId, now, sentence);
+      await store.audit(tx, actor, 'revoke-host', hostId, { reason, serials: revoked.map((r) => r.serial) });
+      const previous = await store.getHost(tx, hostId);
+      const state =
+        previous === undefined && revoked.length === 0
+          ? undefined
+          : await store.putHost(tx, {
+              hostId,
+              healthy: false,
+              cause: 'revoked',
+              reason: sentence,
+              reasonCode: '',
+              refusals: [],
+              serial: null,
+              expiresAt: null,
+              policyClass: '',
+              policyVersion: 0,
+              attestationId: '',
+              updatedAt: now,
+            });
+      return { revoked, state };
+    });
+    this.logger.warn(
+      { hostId, actor, reason, serials: revoked.map((r) => r.serial) },
+      'host revoked by an operator',
+    );
+    if (state !== undefined) this.hub.publish({ state, cause: 'revoked' });
+    if (revoked.length > 0) {
+      this.crlCache = undefined;
+      await this.publishAll(operatorRevokedMessages(hostId, actor, revoked, now, traceParent));
+    }
+    return revoked;
+  }
+
+  async hostState(hostId: string): Promise<HostState | undefined> {
+    const state = await store.getHost(this.db, hostId);
+    return state === undefined ? undefined : this.effective(state);
+  }
+
+  /** The state as of now: the sweep may lag behind the clock, an expired certificate is never healthy. */
+  effective(state: HostState): HostState {
+    if (state.healthy && state.expiresAt !== null && state.expiresAt.getTime() <= this.now().getTime()) {
+      return {
+        ...state,
+        healthy: false,
+        cause: 'expired',
+        reason: `certificate ${state.serial} expired`,
+        serial: null,
+        expiresAt: null,
+      };
+    }
+    return state;
+  }
+
+  /** Marks hosts whose certificate expired unhealthy and tells watchers; returns how many. */
+  async sweepExpired(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const expired = await store.expireHosts(this.db, this.now(), EXPIRE_BATCH);
+      for (const state of expired) this.hub.publish({ state, cause: 'expired' satisfies FleetCause });
+      total += expired.length;
+      if (expired.length < EXPIRE_BATCH) return total;
+    }
+  }
+
+  /** The current CRL: rebuilt when the revocations changed or half its validity has passed. */
+  async currentCrl(): Promise<CurrentCrl> {
+    if (this.crlBuilding !== undefined) return this.crlBuilding;
+    this.crlBuilding = this.buildCrl().finally(() => {
+      this.crlBuilding = undefined;
+    });
+    return this.crlBuilding;
+  }
+
+  private async buildCrl(): Promise<CurrentCrl> {
+    const now = this.now();
+    const rows = await store.revokedUnexpired(this.db, now, MAX_CRL_ENTRIES + 1);
+    if (rows.length > MAX_CRL_ENTRIES) {
+      this.logger.error(
+        { limit: MAX_CRL_ENTRIES },
+        'more revoked certificates than a CRL holds; the oldest are left out',
+      );
+      rows.length = MAX_CRL_ENTRIES;
+    }
+    const hash = createHash('sha256');
+    for (const r of rows) hash.update(`${r.serial}\n`);
+    const fingerprint = hash.digest('hex');
+    const cached = this.crlCache;
+    const halfLife = (this.crlValiditySeconds * 1000) / 2;
+    if (
+      cached !== undefined &&
+      cached.fingerprint === fingerprint &&
+      now.getTime() - cached.crl.thisUpdate.getTime() < halfLife
+    ) {
+      return cached.crl;
+    }
+    const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    const crl = createCrl({
+      ca: this.ca,
+      revoked: rows.map((r) => ({
+        serial: BigInt(`0x${r.serial}`),
+        revokedAt: r.revoked_at,
+        reason: 'privilegeWithdrawn',
+      })),
+      thisUpdate,
+      nextUpdate: new Date(thisUpdate.getTime() + this.crlValiditySeconds * 1000),
+      crlNumber: await store.nextCrlNumber(this.db),
+    });
+    const current = {
+      der: crl.der,
+      pem: crl.pem,
+      thisUpdate: crl.thisUpdate,
+      nextUpdate: crl.nextUpdate,
+      crlNumber: crl.crlNumber,
+    };
+    this.crlCache = { fingerprint, crl: current };
+    return current;
+  }
+}

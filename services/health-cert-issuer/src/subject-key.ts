@@ -1,0 +1,102 @@
+// The certificate's subject key: the TPM-resident key the verdict carries, checked again here
+// (defence in depth: the collector verified it, but the issuer is the one that signs).
+import type { CertifiedKey__Output } from '@hostgate/protos';
+import {
+  keyFromTpmPublic,
+  TPM_ALG,
+  TPM_ECC_CURVE,
+  TPMA,
+  type TpmPublic,
+  unmarshalTpmtPublic,
+  verifyCertify,
+} from '@hostgate/tpm2-js-lite';
+import type { Refusal } from './refusal.ts';
+
+const MAX_PUBLIC_BYTES = 1024;
+const MAX_ATTEST_BYTES = 4096;
+
+export type SubjectKeyResult = { ok: true; spki: Uint8Array } | { ok: false; refusal: Refusal };
+
+function refuse(
+  code: 'CERTIFY_INVALID' | 'SUBJECT_KEY_UNSUITABLE',
+  message: string,
+  details: Record<string, string> = {},
+): SubjectKeyResult {
+  return { ok: false, refusal: { code, message, details } };
+}
+
+function codeOf(err: unknown): string {
+  return typeof err === 'object' && err !== null && 'code' in err
+    ? String((err as { code: unknown }).code)
+    : 'UNKNOWN';
+}
+
+/**
+ * SPKI DER of the certified key when it is a fixedTPM, fixedParent, unrestricted sign-only ECC
+ * P-256 key whose TPM2_Certify verifies with the AK; otherwise the refusal.
+ */
+export function subjectKeyFromVerdict(
+  certified: CertifiedKey__Output | null,
+  akPublic: Uint8Array,
+): SubjectKeyResult {
+  if (certified === null || certified.keyPublic.length === 0) {
+    return refuse('CERTIFY_INVALID', 'the verdict carries no certified key to issue the certificate to');
+  }
+  if (certified.keyPublic.length > MAX_PUBLIC_BYTES) {
+    return refuse('SUBJECT_KEY_UNSUITABLE', 'the certified key public area is too large', {
+      limit: String(MAX_PUBLIC_BYTES),
+    });
+  }
+  if (
+    certified.certifyAttest.length > MAX_ATTEST_BYTES ||
+    certified.certifySignature.length > MAX_ATTEST_BYTES
+  ) {
+    return refuse('CERTIFY_INVALID', 'the TPM2_Certify evidence is too large', {
+      limit: String(MAX_ATTEST_BYTES),
+    });
+  }
+  let pub: TpmPublic;
+  try {
+    pub = unmarshalTpmtPublic(certified.keyPublic);
+  } catch (err) {
+    return refuse('SUBJECT_KEY_UNSUITABLE', `the certified key public area is malformed (${codeOf(err)})`);
+  }
+  const attrs = pub.objectAttributes;
+  const problems: string[] = [];
+  if (pub.type !== 'ecc' || pub.curveId !== TPM_ECC_CURVE.NIST_P256)
+    problems.push('not an ECC NIST P-256 key');
+  if ((attrs & TPMA.fixedTPM) === 0) problems.push('not fixedTPM');
+  if ((attrs & TPMA.fixedParent) === 0) problems.push('not fixedParent');
+  if ((attrs & TPMA.sign) === 0) problems.push('not a signing key');
+  if ((attrs & TPMA.decrypt) !== 0) problems.push('also a decryption key');
+  if ((attrs & TPMA.restricted) !== 0) problems.push('restricted (cannot sign a TLS handshake)');
+  if (pub.type === 'ecc' && pub.scheme.scheme !== TPM_ALG.NULL && pub.scheme.scheme !== TPM_ALG.ECDSA) {
+    problems.push('its scheme is not ECDSA');
+  }
+  if (problems.length > 0) {
+    return refuse('SUBJECT_KEY_UNSUITABLE', `the certified key is ${problems.join(', ')}`, {
+      observed: `0x${attrs.toString(16).padStart(8, '0')}`,
+    });
+  }
+  if (akPublic.length === 0)
+    return refuse('CERTIFY_INVALID', 'the verdict carries no AK to check the TPM2_Certify with');
+  try {
+    verifyCertify({
+      akPublic,
+      attest: certified.certifyAttest,
+      signature: certified.certifySignature,
+      certifiedPublic: certified.keyPublic,
+    });
+  } catch (err) {
+    return refuse(
+      'CERTIFY_INVALID',
+      `the TPM2_Certify of the key does not verify with the AK (${codeOf(err)})`,
+    );
+  }
+  try {
+    const spki = keyFromTpmPublic(pub).keyObject.export({ type: 'spki', format: 'der' });
+    return { ok: true, spki: new Uint8Array(spki) };
+  } catch (err) {
+    return refuse('SUBJECT_KEY_UNSUITABLE', `the certified key is not a usable public key (${codeOf(err)})`);
+  }
+}

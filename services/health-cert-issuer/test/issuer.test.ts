@@ -1,0 +1,421 @@
+// The issuer end to end on an in-process bus and embedded PostgreSQL: verdicts in, certificates,
+// revocations, SOC events and fleet state out.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createPublicKey, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { DLQ_HEADERS } from '@hostgate/bus';
+import { parseCrl, parseHealthCert, toPem, verifyHealthCert } from '@hostgate/health-cert';
+import {
+  type CheckHostResponse__Output,
+  cloudEventFromSocEvent,
+  type GetCaBundleResponse__Output,
+  type GetCrlResponse__Output,
+  type WatchFleetResponse__Output,
+} from '@hostgate/protos';
+import { postgresMissing } from '@hostgate/testkit/postgres';
+import { SOC_SOURCE, SOC_TYPES } from '../src/index.ts';
+import { call, type Harness, hostKeys, startHarness, verdict } from './harness.ts';
+
+const opensslMissing =
+  spawnSync('openssl', ['version'], { encoding: 'utf8' }).status === 0 ? undefined : 'openssl not installed';
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'hg-issuer-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function checkHost(h: Harness, hostId: string) {
+  return (await call<unknown, CheckHostResponse__Output>(h.client, 'CheckHost', { hostId })).status!;
+}
+
+async function issuedHappyPath(h: Harness) {
+  const keys = hostKeys();
+  const v = verdict({ hostId: 'h-7f3a9c2e41d0', keys, pass: true });
+  await h.publishVerdict(v);
+  await h.certificates.until((m) => m.length >= 1);
+  const [event] = h.certificates.certificateEvents();
+  assert.ok(event);
+  assert.equal(event.type, 'CERTIFICATE_EVENT_TYPE_ISSUED');
+  assert.equal(event.attestationId, v.attestationId);
+  assert.equal(event.verdictId, v.verdictId);
+  assert.equal(event.hostId, 'h-7f3a9c2e41d0');
+  assert.equal(h.certificates.messages[0]!.key, 'h-7f3a9c2e41d0');
+  const cert = event.certificate!;
+  const info = parseHealthCert(cert.der);
+  // Every field as the verdict said, not as the issuer computed.
+  assert.equal(info.hostId, 'h-7f3a9c2e41d0');
+  assert.equal(info.policyClass, 'web-frontend');
+  assert.equal(info.policyVersion, 7);
+  assert.equal(info.verdictId, v.verdictId);
+  assert.equal(info.pcrDigest, Buffer.from(v.pcrDigest).toString('hex'));
+  assert.equal(info.serial.toString(16), cert.serial);
+  // Bound to the TPM key the AK certified.
+  const expectedSpki = keys.subject.publicKey.export({ type: 'spki', format: 'der' });
+  assert.deepEqual(Buffer.from(info.subjectPublicKeyInfo), expectedSpki);
+  // About an hour (60 s backdated for lagging clocks).
+  const lifetime = (info.notAfter.getTime() - info.notBefore.getTime()) / 1000;
+  assert.equal(lifetime, 3600 + 60);
+  assert.ok(Math.abs(info.notAfter.getTime() - Date.now() - 3600_000) < 5000);
+  const bundle = await call<unknown, GetCaBundleResponse__Output>(h.client, 'GetCaBundle', {});
+  const verified = verifyHealthCert(cert.der, { trusted: [bundle.certificates[0]!] });
+  assert.equal(verified.hostId, 'h-7f3a9c2e41d0');
+  return { keys, v, cert, bundle };
+}
+
+test('a passing verdict yields one certificate, openssl verify accepts it, SOC events are CloudEvents', async (t) => {
+  const h = await startHarness(t);
+  const { cert, bundle, v } = await issuedHappyPath(h);
+  assert.match(bundle.pem, /^-----BEGIN CERTIFICATE-----\n/);
+  const status = await checkHost(h, 'h-7f3a9c2e41d0');
+  assert.equal(status.health, 'HOST_HEALTH_HEALTHY');
+  assert.equal(status.certificateSerial, cert.serial);
+  assert.equal(status.policyClass, 'web-frontend');
+  assert.equal(status.policyVersion, 7);
+  assert.deepEqual(status.expiresAt, cert.notAfter);
+
+  await h.events.until((m) => m.length >= 2);
+  const soc = h.events.socEvents();
+  assert.deepEqual(
+    soc.map((e) => e.type),
+    [SOC_TYPES.attestationPassed, SOC_TYPES.certificateIssued],
+  );
+  for (const [i, e] of soc.entries()) {
+    const ce = cloudEventFromSocEvent(e);
+    assert.equal(ce.specversion, '1.0');
+    assert.equal(ce.source, SOC_SOURCE);
+    assert.equal(ce.subject, 'h-7f3a9c2e41d0');
+    assert.match(ce.id, /^[0-9a-f-]{36}$/);
+    assert.match(ce.time ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    assert.equal(ce.data?.['attestationId'], v.attestationId);
+    const m = h.events.messages[i]!;
+    assert.equal(m.key, 'h-7f3a9c2e41d0');
+    assert.equal(m.headers['ce_id'], ce.id);
+    assert.equal(m.headers['ce_type'], ce.type);
+    assert.equal(m.headers['ce_specversion'], '1.0');
+  }
+  const issued = cloudEventFromSocEvent(soc[1]!);
+  assert.equal(issued.data?.['certificateSerial'], cert.serial);
+  assert.equal(JSON.parse(JSON.stringify(issued)).data.policyVersion, 7);
+
+  if (opensslMissing) {
+    t.diagnostic(`openssl checks skipped: ${opensslMissing}`);
+    return;
+  }
+  const dir = tempDir(t);
+  writeFileSync(path.join(dir, 'ca.pem'), bundle.pem);
+  writeFileSync(path.join(dir, 'cert.pem'), toPem('CERTIFICATE', cert.der));
+  const out = execFileSync(
+    'openssl',
+    [
+      'verify',
+      '-x509_strict',
+      '-purpose',
+      'sslclient',
+      '-CAfile',
+      path.join(dir, 'ca.pem'),
+      path.join(dir, 'cert.pem'),
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.match(out, /cert\.pem: OK/);
+  const text = execFileSync('openssl', ['x509', '-in', path.join(dir, 'cert.pem'), '-noout', '-text'], {
+    encoding: 'utf8',
+  });
+  assert.match(text, /Subject: CN = h-7f3a9c2e41d0/);
+  assert.match(text, /ASN1 OID: prime256v1/);
+  assert.match(text, /2\.25\.267468689140349052810954370164254171085\.1:/);
+  assert.ok(text.includes(v.verdictId));
+});
+
+test('a redelivered verdict re-publishes the same ISSUED event: same serial, one row', async (t) => {
+  const h = await startHarness(t);
+  const keys = hostKeys();
+  const v = verdict({ hostId: 'host-redelivered', keys, pass: true });
+  await h.publishVerdict(v);
+  await h.certificates.until((m) => m.length >= 1);
+  await h.publishVerdict(v);
+  await h.publishVerdict(v);
+  await h.certificates.until((m) => m.length >= 3);
+  const events = h.certificates.certificateEvents();
+  assert.equal(new Set(events.map((e) => e.certificate?.serial)).size, 1);
+  assert.equal(new Set(events.map((e) => e.eventId)).size, 1);
+  assert.deepEqual(h.certificates.messages[2]!.value, h.certificates.messages[0]!.value);
+  const { rows } = await h.db.query<{ n: bigint }>(
+    'SELECT count(*)::int8 AS n FROM certificates WHERE attestation_id = $1',
+    [v.attestationId],
+  );
+  assert.equal(rows[0]!.n, 1n);
+  // SOC events are re-published as they were (same ids), so the SOC deduplicates by id.
+  await h.events.until((m) => m.length >= 6);
+  assert.equal(new Set(h.events.socEvents().map((e) => e.id)).size, 2);
+});
+
+test('a failing re-attestation revokes the live certificate: CheckHost and WatchFleet know within 1 s', async (t) => {
+  const h = await startHarness(t);
+  const keys = hostKeys();
+  const hostId = 'host-fails-later';
+  const pass = verdict({ hostId, keys, pass: true });
+  await h.publishVerdict(pass);
+  await h.certificates.until((m) => m.length >= 1);
+  const serial = h.certificates.certificateEvents()[0]!.certificate!.serial;
+  assert.equal((await checkHost(h, hostId)).health, 'HOST_HEALTH_HEALTHY');
+
+  const watch = h.client.WatchFleet({ hostIds: [], includeSnapshot: true });
+  t.after(() => watch.cancel());
+  watch.on('error', () => {});
+  const seen: WatchFleetResponse__Output[] = [];
+  const snapshotDone = new Promise<void>((resolve) => {
+    watch.on('data', (m: WatchFleetResponse__Output) => {
+      seen.push(m);
+      if (m.snapshotComplete) resolve();
+    });
+  });
+  await snapshotDone;
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0]!.cause, 'FLEET_CHANGE_CAUSE_SNAPSHOT');
+  assert.equal(seen[0]!.status!.health, 'HOST_HEALTH_HEALTHY');
+  assert.equal(seen[0]!.status!.certificateSerial, serial);
+
+  const refusals: Array<{
+    code: 'SECURE_BOOT_OFF' | 'FORBIDDEN_DIGEST';
+    message: string;
+    details: Record<string, string>;
+  }> = [
+    { code: 'SECURE_BOOT_OFF' as const, message: 'Secure Boot is off', details: { event_index: '12' } },
+    {
+      code: 'FORBIDDEN_DIGEST' as const,
+      message: 'grub 2.04 is forbidden',
+      details: { rule_id: 'no-old-grub' },
+    },
+  ];
+  const fail = verdict({ hostId, keys, pass: false, refusals });
+  const sentAt = performance.now();
+  await h.publishVerdict(fail);
+  let status = await checkHost(h, hostId);
+  while (status.health !== 'HOST_HEALTH_UNHEALTHY' && performance.now() - sentAt < 1000) {
+    status = await checkHost(h, hostId);
+  }
+  const checkMs = performance.now() - sentAt;
+  assert.equal(status.health, 'HOST_HEALTH_UNHEALTHY', 'CheckHost still healthy after 1 s');
+  assert.ok(checkMs < 1000, `CheckHost turned unhealthy after ${checkMs} ms`);
+  t.diagnostic(`CheckHost unhealthy ${checkMs.toFixed(1)} ms after the failing verdict was published`);
+  assert.equal(status.reasonCode, 'SECURE_BOOT_OFF');
+  assert.deepEqual(
+    status.refusals.map((r) => r.code),
+    ['SECURE_BOOT_OFF', 'FORBIDDEN_DIGEST'],
+  );
+  assert.equal(status.certificateSerial, '');
+  assert.equal(status.expiresAt, null);
+
+  const deadline = Date.now() + 1000;
+  while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(seen.length, 2, 'WatchFleet did not see the refusal within 1 s');
+  assert.equal(seen[1]!.cause, 'FLEET_CHANGE_CAUSE_REFUSED');
+  assert.equal(seen[1]!.status!.health, 'HOST_HEALTH_UNHEALTHY');
+
+  await h.certificates.until((m) => m.length >= 2);
+  const refused = h.certificates.certificateEvents()[1]!;
+  assert.equal(refused.type, 'CERTIFICATE_EVENT_TYPE_REFUSED');
+  assert.equal(refused.attestationId, fail.attestationId);
+  assert.deepEqual(
+    refused.refusals.map((r) => [r.code, r.message, r.details]),
+    refusals.map((r) => [r.code, r.message, r.details]),
+  );
+  assert.deepEqual(
+    refused.revoked.map((r) => r.serial),
+    [serial],
+  );
+  await h.events.until((m) => m.length >= 4);
+  assert.deepEqual(
+    h.events.socEvents().map((e) => e.type),
+    [
+      SOC_TYPES.attestationPassed,
+      SOC_TYPES.certificateIssued,
+      SOC_TYPES.attestationRefused,
+      SOC_TYPES.certificateRevoked,
+    ],
+  );
+  const refusedCe = cloudEventFromSocEvent(h.events.socEvents()[2]!);
+  assert.deepEqual(
+    ((refusedCe.data?.['refusals'] as Array<{ code: string }> | undefined) ?? []).map((r) => r.code),
+    ['SECURE_BOOT_OFF', 'FORBIDDEN_DIGEST'],
+  );
+
+  // The CRL lists the serial; openssl refuses the certificate with it.
+  const crl = await call<unknown, GetCrlResponse__Output>(h.client, 'GetCrl', {});
+  const parsed = parseCrl(crl.der);
+  assert.deepEqual(
+    parsed.revoked.map((r) => r.serial.toString(16)),
+    [serial],
+  );
+  if (!opensslMissing) {
+    const dir = tempDir(t);
+    const bundle = await call<unknown, GetCaBundleResponse__Output>(h.client, 'GetCaBundle', {});
+    writeFileSync(path.join(dir, 'ca.pem'), bundle.pem);
+    writeFileSync(path.join(dir, 'crl.pem'), toPem('X509 CRL', crl.der));
+    const der = h.certificates.certificateEvents()[0]!.certificate!.der;
+    writeFileSync(path.join(dir, 'cert.pem'), toPem('CERTIFICATE', der));
+    const r = spawnSync(
+      'openssl',
+      [
+        'verify',
+        '-crl_check',
+        '-CRLfile',
+        path.join(dir, 'crl.pem'),
+        '-CAfile',
+        path.join(dir, 'ca.pem'),
+        path.join(dir, 'cert.pem'),
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.notEqual(r.status, 0);
+    assert.match(r.stdout + r.stderr, /certificate revoked/);
+  }
+});
+
+test('a poison verdict goes to the dead-letter topic at once and the next verdict is still served', async (t) => {
+  const h = await startHarness(t);
+  const garbage = new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]);
+  const started = performance.now();
+  await h.publishRaw('host-poison', garbage);
+  await h.dlq.until((m) => m.length >= 1);
+  assert.ok(performance.now() - started < 1000, 'dead-lettered without retry backoff');
+  const dead = h.dlq.messages[0]!;
+  assert.deepEqual(Buffer.from(dead.value), Buffer.from(garbage));
+  assert.equal(dead.key, 'host-poison');
+  assert.equal(dead.headers[DLQ_HEADERS.errorCode], 'PROTO_DECODE');
+  assert.equal(dead.headers[DLQ_HEADERS.group], 'health-cert-issuer');
+  assert.match(dead.headers[DLQ_HEADERS.reason] ?? '', /Verdict/);
+  // A decodable verdict without an attestation id cannot be answered: poison too.
+  const keys = hostKeys();
+  await h.publishVerdict({ ...verdict({ hostId: 'host-poison', keys, pass: true }), attestationId: '' });
+  // Keyed by another host than it names.
+  await h.publishVerdict(verdict({ hostId: 'host-a', keys, pass: true }), 'host-b');
+  await h.dlq.until((m) => m.length >= 3);
+  // Different keys, different partitions: compare as a set.
+  assert.deepEqual(h.dlq.messages.map((m) => m.headers[DLQ_HEADERS.errorCode]).sort(), [
+    'PROTO_DECODE',
+    'VERDICT_INVALID',
+    'VERDICT_KEY_MISMATCH',
+  ]);
+  await h.publishVerdict(verdict({ hostId: 'host-poison', keys, pass: true }));
+  await h.certificates.until((m) => m.length >= 1);
+  assert.equal(h.certificates.certificateEvents()[0]!.type, 'CERTIFICATE_EVENT_TYPE_ISSUED');
+  assert.equal(h.certificates.messages.length, 1, 'poison produced no certificate event');
+});
+
+test('a passing verdict whose key binding does not hold is refused with the reason, never issued', async (t) => {
+  const h = await startHarness(t);
+  const cases = [
+    {
+      hostId: 'host-forged',
+      v: verdict({ hostId: 'host-forged', keys: hostKeys(), pass: true, certifyOther: true }),
+      code: 'CERTIFY_INVALID',
+    },
+    {
+      hostId: 'host-exportable',
+      // Not fixedTPM: the key could live outside the TPM.
+      v: verdict({ hostId: 'host-exportable', keys: hostKeys(0x00040060), pass: true }),
+      code: 'SUBJECT_KEY_UNSUITABLE',
+    },
+    {
+      hostId: 'host-no-digest',
+      v: verdict({ hostId: 'host-no-digest', keys: hostKeys(), pass: true, pcrDigest: new Uint8Array(0) }),
+      code: 'ISSUANCE_FAILED',
+    },
+    {
+      hostId: 'host-no-key',
+      v: { ...verdict({ hostId: 'host-no-key', keys: hostKeys(), pass: true }), certifiedKey: null },
+      code: 'CERTIFY_INVALID',
+    },
+  ];
+  for (const c of cases) await h.publishVerdict(c.v);
+  await h.certificates.until((m) => m.length >= cases.length);
+  const events = h.certificates.certificateEvents();
+  for (const c of cases) {
+    const e = events.find((x) => x.hostId === c.hostId)!;
+    assert.equal(e.type, 'CERTIFICATE_EVENT_TYPE_REFUSED', c.hostId);
+    assert.deepEqual(
+      e.refusals.map((r) => r.code),
+      [c.code],
+      c.hostId,
+    );
+    assert.equal((await checkHost(h, c.hostId)).health, 'HOST_HEALTH_UNHEALTHY');
+  }
+  const { rows } = await h.db.query<{ n: bigint }>('SELECT count(*)::int8 AS n FROM certificates');
+  assert.equal(rows[0]!.n, 0n);
+});
+
+test('a failing verdict without reasons is still refused with one; an unknown host is unhealthy, not an error', async (t) => {
+  const h = await startHarness(t);
+  await h.publishVerdict(verdict({ hostId: 'host-x', keys: hostKeys(), pass: false, refusals: [] }));
+  // pass with refusals is treated as a failure.
+  await h.publishVerdict(
+    verdict({
+      hostId: 'host-y',
+      keys: hostKeys(),
+      pass: true,
+      refusals: [{ code: 'NO_POLICY', message: 'no active golden set', details: {} }],
+    }),
+  );
+  await h.certificates.until((m) => m.length >= 2);
+  const [x, y] = h.certificates.certificateEvents();
+  assert.equal(x!.type, 'CERTIFICATE_EVENT_TYPE_REFUSED');
+  assert.equal(x!.refusals.length, 1);
+  assert.equal(x!.refusals[0]!.code, 'POLICY_RULE_FAILED');
+  assert.equal(y!.type, 'CERTIFICATE_EVENT_TYPE_REFUSED');
+  assert.equal(y!.refusals[0]!.code, 'NO_POLICY');
+  const unknown = await checkHost(h, 'never-seen');
+  assert.equal(unknown.health, 'HOST_HEALTH_UNHEALTHY');
+  assert.match(unknown.reason, /never attested/);
+  await assert.rejects(call(h.client, 'CheckHost', { hostId: '' }), { code: 3 });
+});
+
+test('the development CA persists in the store: a restart signs with the same CA', async (t) => {
+  const h = await startHarness(t);
+  const before = await call<unknown, GetCaBundleResponse__Output>(h.client, 'GetCaBundle', {});
+  await h.issuer.stop();
+  const { start, configSchema, SERVICE_NAME } = await import('../src/index.ts');
+  const { loadServiceConfig } = await import('@hostgate/service-runtime');
+  const { silentLogger } = await import('./harness.ts');
+  const again = await start(
+    loadServiceConfig(
+      { name: SERVICE_NAME, config: configSchema },
+      { HOSTGATE_HEALTH_CERT_ISSUER_ADDRESS: '127.0.0.1:0' },
+    ),
+    { logger: silentLogger, bus: h.bus, db: h.db },
+  );
+  t.after(() => again.stop());
+  assert.equal(again.issuer.ca.certificatePem, before.pem);
+  assert.ok(again.issuer.ca.publicKey.equals(createPublicKey(before.pem)));
+});
+
+test('real PostgreSQL: issue, redeliver, revoke', { skip: postgresMissing() }, async (t) => {
+  const h = await startHarness(t, { store: 'postgres' });
+  const keys = hostKeys();
+  const v = verdict({ hostId: 'pg-host', keys, pass: true, attestationId: randomUUID() });
+  await h.publishVerdict(v);
+  await h.publishVerdict(v);
+  await h.certificates.until((m) => m.length >= 2);
+  const [a, b] = h.certificates.certificateEvents();
+  assert.equal(a!.certificate!.serial, b!.certificate!.serial);
+  await h.publishVerdict(
+    verdict({
+      hostId: 'pg-host',
+      keys,
+      pass: false,
+      refusals: [{ code: 'SECURE_BOOT_OFF', message: 'off', details: {} }],
+    }),
+  );
+  await h.certificates.until((m) => m.length >= 3);
+  assert.deepEqual(
+    h.certificates.certificateEvents()[2]!.revoked.map((r) => r.serial),
+    [a!.certificate!.serial],
+  );
+  assert.equal((await checkHost(h, 'pg-host')).health, 'HOST_HEALTH_UNHEALTHY');
+});
