@@ -1,3 +1,20 @@
 export { configSchema, DEFAULT_ADDRESS, type PolicyEvaluatorConfig, SERVICE_NAME } from './config.ts';
-export { type PolicyEvaluatorDeps, handlers, start } from './service.ts';
+export {
+  draftFromProto,
+  goldenSetToProto,
+  InvalidGoldenSetError,
+  measurementsForPolicy,
+  refusalCodeOf,
+  verdictToProto,
+} from './convert.ts';
 export { migrations } from './migrations.ts';
+export {
+  CONSUMER_GROUP,
+  handleMeasurements,
+  handlers,
+  OPERATOR_METADATA,
+  type PolicyEvaluatorDeps,
+  PoisonMessageError,
+  start,
+} from './service.ts';
+export { DEFAULT_HOST_CLASS, PolicyStore, type StoredGoldenSet, type StoredVerdict } from './store.ts';

@@ -1,11 +1,42 @@
-// policy-evaluator: judges measurements against golden-measurement sets; owns host classes, golden sets, verdict history.
-// The gRPC API is registered from @hostgate/protos; methods not implemented yet answer UNIMPLEMENTED.
-import type { Bus } from '@hostgate/bus';
-import { loadHostgateProtos, SERVICE_NAMES } from '@hostgate/protos';
-import type { PolicyEvaluatorServiceHandlers } from '@hostgate/protos';
+// policy-evaluator: judges measurements against the golden set of the host's class; owns host classes,
+// golden sets (versioned, immutable once published), verdict history and the admin audit log.
+// Kafka: Measurements (hostgate.measurements.v1) in, Verdict (hostgate.verdicts.v1) out, keyed by
+// host id, one verdict per attestation id. gRPC: the operators' admin API and on-demand Evaluate.
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { Bus, BusMessage, Subscription } from '@hostgate/bus';
+import {
+  CaptureError,
+  capture,
+  evaluate,
+  type GoldenSet as LibGoldenSet,
+  PolicyStateError,
+  PolicyValidationError,
+} from '@hostgate/policy';
+import {
+  dateFromTimestamp,
+  decodeMeasurements,
+  decodeVerdict,
+  encodeMeasurements,
+  encodeVerdict,
+  KAFKA_TOPICS,
+  loadHostgateProtos,
+  type Measurements__Output,
+  type PolicyEvaluatorServiceHandlers,
+  SERVICE_NAMES,
+  type Verdict,
+} from '@hostgate/protos';
 import { type Db, type Logger, type RunningService, startGrpcServer } from '@hostgate/service-runtime';
 import type { PolicyEvaluatorConfig } from './config.ts';
+import {
+  draftFromProto,
+  goldenSetToProto,
+  InvalidGoldenSetError,
+  measurementsForPolicy,
+  verdictToProto,
+} from './convert.ts';
 import { migrations } from './migrations.ts';
+import { PolicyStore } from './store.ts';
 
 export interface PolicyEvaluatorDeps {
   logger: Logger;
@@ -14,14 +45,351 @@ export interface PolicyEvaluatorDeps {
   db: Db;
 }
 
-/** The service's gRPC handlers (business logic lands here). */
-export function handlers(_deps: PolicyEvaluatorDeps): Partial<PolicyEvaluatorServiceHandlers> {
-  return {};
+/** Consumer group of the measurements subscription. */
+export const CONSUMER_GROUP = 'policy-evaluator';
+/** gRPC metadata naming the operator behind an admin call (audit); "anonymous" when absent. */
+export const OPERATOR_METADATA = 'x-hostgate-operator';
+
+/** A message that can never be processed; the bus dead-letters it with this code. */
+export class PoisonMessageError extends Error {
+  override readonly name = 'PoisonMessageError';
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** A gRPC status to answer with. */
+class StatusError extends Error {
+  readonly status: grpc.status;
+  constructor(status: grpc.status, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+const CLASS_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
+function checkClass(hostClass: string, field = 'host_class'): string {
+  if (!CLASS_RE.test(hostClass))
+    throw new StatusError(
+      grpc.status.INVALID_ARGUMENT,
+      `${field} must be 1-64 letters, digits, '.', '_' or '-'`,
+    );
+  return hostClass;
+}
+
+function checkHostId(hostId: string): string {
+  if (hostId === '' || hostId.length > 256)
+    throw new StatusError(grpc.status.INVALID_ARGUMENT, 'host_id is required (at most 256 characters)');
+  return hostId;
+}
+
+/** What a verdict is judged with: the class's set (or the one asked for), undefined for NO_POLICY. */
+async function judge(
+  store: PolicyStore,
+  m: Measurements__Output,
+  opts: { hostClass?: string; version?: number; verdictId: string; now?: Date },
+): Promise<Verdict> {
+  const hostClass = opts.hostClass || (await store.hostClass(m.hostId));
+  let set: LibGoldenSet | undefined;
+  if (opts.version) {
+    const stored = await store.getSet(hostClass, opts.version);
+    if (stored === undefined)
+      throw new StatusError(grpc.status.NOT_FOUND, `golden set ${hostClass} v${opts.version} does not exist`);
+    set = stored.set;
+  } else set = (await store.activeSet(hostClass))?.set;
+  const lib = measurementsForPolicy(m);
+  const v = evaluate(set, lib);
+  return verdictToProto(v, {
+    verdictId: opts.verdictId,
+    hostClass,
+    measurements: m,
+    evaluatedAt: opts.now ?? new Date(),
+  });
 }
 
 /**
- * Starts policy-evaluator on config.address with grpc.health.v1 SERVING once ready. The deps stay
- * the caller's: stop() drains the gRPC server but does not close the bus or store.
+ * Handles one Measurements record: the stored verdict of its attestation if there is one, else a new
+ * one (stored first, then published). Throws for poison (dead-lettered) and store or bus failures (retried).
+ */
+export async function handleMeasurements(
+  deps: PolicyEvaluatorDeps,
+  store: PolicyStore,
+  message: BusMessage,
+): Promise<void> {
+  let m: Measurements__Output;
+  try {
+    m = decodeMeasurements(message.value);
+  } catch (err) {
+    throw new PoisonMessageError('PROTO_DECODE', `undecodable Measurements: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  if (m.attestationId === '' || m.hostId === '')
+    throw new PoisonMessageError('MEASUREMENTS_INVALID', 'Measurements without attestation id or host id');
+  if (message.key !== m.hostId)
+    throw new PoisonMessageError(
+      'MEASUREMENTS_INVALID',
+      `record key ${JSON.stringify(message.key)} is not the Measurements host id ${JSON.stringify(m.hostId)}`,
+    );
+  let stored = await store.verdictFor(m.attestationId);
+  if (stored === undefined) {
+    const replayed = m.refusals.length === 0 && m.replay?.match === true;
+    const now = new Date();
+    let verdict: Verdict;
+    try {
+      verdict = await judge(store, m, { verdictId: randomUUID(), now });
+    } catch (err) {
+      if (err instanceof PolicyValidationError)
+        throw new PoisonMessageError('MEASUREMENTS_INVALID', err.message, { cause: err });
+      throw err;
+    }
+    if (replayed)
+      await store.saveMeasurements(
+        m.hostId,
+        m.attestationId,
+        dateFromTimestamp(m.replayedAt) ?? now,
+        message.value,
+      );
+    stored = await store.saveVerdict({
+      attestationId: m.attestationId,
+      verdictId: String(verdict.verdictId),
+      hostId: m.hostId,
+      pass: verdict.pass === true,
+      hostClass: String(verdict.hostClass),
+      policyVersion: Number(verdict.policyVersion ?? 0),
+      evaluatedAt: now,
+      verdict: encodeVerdict(verdict),
+    });
+    deps.logger.info(
+      {
+        attestationId: m.attestationId,
+        hostId: m.hostId,
+        verdictId: stored.verdictId,
+        pass: verdict.pass,
+        hostClass: verdict.hostClass,
+        policyVersion: verdict.policyVersion,
+        refusals: (verdict.refusals ?? []).map((r) => r.code),
+      },
+      verdict.pass ? 'host passed' : 'host failed',
+    );
+  } else {
+    deps.logger.info(
+      { attestationId: m.attestationId, verdictId: stored.verdictId },
+      'redelivered measurements: stored verdict published again',
+    );
+  }
+  await deps.bus.publish(KAFKA_TOPICS.verdicts, m.hostId, stored.verdict);
+}
+
+function operatorOf(call: { metadata: grpc.Metadata }): string {
+  const v = call.metadata.get(OPERATOR_METADATA)[0];
+  const s = typeof v === 'string' ? v.trim() : Buffer.isBuffer(v) ? v.toString('utf8').trim() : '';
+  return s === '' ? 'anonymous' : s.slice(0, 256);
+}
+
+function pageOf(
+  token: string,
+  size: number | undefined,
+  def: number,
+  max: number,
+): { limit: number; offset: number } {
+  const offset = token === '' ? 0 : /^\d{1,9}$/.test(token) ? Number(token) : Number.NaN;
+  if (!Number.isInteger(offset))
+    throw new StatusError(grpc.status.INVALID_ARGUMENT, 'page_token is not one this service issued');
+  return { limit: Math.min(max, size || def), offset };
+}
+
+type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
+
+/** The service's gRPC handlers. */
+export function handlers(
+  deps: PolicyEvaluatorDeps,
+  store = new PolicyStore(deps.db),
+): Partial<PolicyEvaluatorServiceHandlers> {
+  const { logger } = deps;
+  /** Runs an async handler; maps library errors to gRPC status codes in this one place. */
+  function unary<Req, Res>(name: string, fn: (req: Req, actor: string) => Promise<Res>): Unary<Req, Res> {
+    return (call, callback) => {
+      const actor = operatorOf(call);
+      fn(call.request, actor).then(
+        (res) => callback(null, res),
+        (err: unknown) => {
+          let code = grpc.status.INTERNAL;
+          let details = 'internal error';
+          if (err instanceof StatusError) [code, details] = [err.status, err.message];
+          else if (err instanceof InvalidGoldenSetError)
+            [code, details] = [grpc.status.INVALID_ARGUMENT, err.message];
+          else if (err instanceof PolicyValidationError)
+            [code, details] = [
+              grpc.status.INVALID_ARGUMENT,
+              `${err.code}: ${err.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+            ];
+          else if (err instanceof PolicyStateError)
+            [code, details] = [
+              err.code === 'UNKNOWN_VERSION' ? grpc.status.NOT_FOUND : grpc.status.FAILED_PRECONDITION,
+              `${err.code}: ${err.message}`,
+            ];
+          else if (err instanceof CaptureError)
+            [code, details] = [grpc.status.FAILED_PRECONDITION, `${err.code}: ${err.message}`];
+          else logger.error({ err, method: name, actor }, 'admin call failed');
+          callback({ code, details });
+        },
+      );
+    };
+  }
+
+  return {
+    PublishGoldenSet: unary('PublishGoldenSet', async (req, actor) => {
+      const set = await store.publish(draftFromProto(req.goldenSet), actor);
+      await store.audit(actor, 'PublishGoldenSet', {
+        hostClass: set.class,
+        version: set.version,
+        rules: set.rules.length,
+      });
+      logger.info({ actor, hostClass: set.class, version: set.version }, 'golden set published');
+      return { goldenSet: goldenSetToProto(set, { createdBy: actor, active: false }) };
+    }),
+    ActivateGoldenSet: unary('ActivateGoldenSet', async (req, actor) => {
+      const hostClass = checkClass(req.hostClass);
+      const previous = await store.activate(hostClass, req.version, actor);
+      await store.audit(actor, 'ActivateGoldenSet', {
+        hostClass,
+        version: req.version,
+        previous,
+        reason: req.reason,
+      });
+      logger.info({ actor, hostClass, version: req.version, previous }, 'golden set activated');
+      const stored = await store.getSet(hostClass, req.version);
+      if (!stored)
+        throw new StatusError(
+          grpc.status.NOT_FOUND,
+          `golden set ${hostClass} v${req.version} does not exist`,
+        );
+      return { goldenSet: goldenSetToProto(stored.set, stored), previousVersion: previous };
+    }),
+    DeactivateGoldenSet: unary('DeactivateGoldenSet', async (req, actor) => {
+      const hostClass = checkClass(req.hostClass);
+      const previous = await store.deactivate(hostClass);
+      await store.audit(actor, 'DeactivateGoldenSet', { hostClass, previous, reason: req.reason });
+      logger.info({ actor, hostClass, previous }, 'golden set deactivated');
+      return { previousVersion: previous };
+    }),
+    ListGoldenSets: unary('ListGoldenSets', async (req) => {
+      const page = pageOf(req.pageToken, req.pageSize, 100, 1000);
+      if (req.hostClass) checkClass(req.hostClass);
+      const sets = await store.listSets({
+        ...(req.hostClass ? { hostClass: req.hostClass } : {}),
+        activeOnly: req.activeOnly,
+        limit: page.limit + 1,
+        offset: page.offset,
+      });
+      const more = sets.length > page.limit;
+      return {
+        goldenSets: sets.slice(0, page.limit).map((s) => goldenSetToProto(s.set, s, req.omitRules)),
+        nextPageToken: more ? String(page.offset + page.limit) : '',
+      };
+    }),
+    GetGoldenSet: unary('GetGoldenSet', async (req) => {
+      const hostClass = checkClass(req.hostClass);
+      const stored =
+        req.version === 0 ? await store.activeSet(hostClass) : await store.getSet(hostClass, req.version);
+      if (!stored)
+        throw new StatusError(
+          grpc.status.NOT_FOUND,
+          req.version === 0
+            ? `host class ${hostClass} has no active golden set`
+            : `golden set ${hostClass} v${req.version} does not exist`,
+        );
+      return { goldenSet: goldenSetToProto(stored.set, stored) };
+    }),
+    Capture: unary('Capture', async (req, actor) => {
+      const hostId = checkHostId(req.hostId);
+      const last = await store.lastMeasurements(hostId);
+      if (!last)
+        throw new StatusError(
+          grpc.status.FAILED_PRECONDITION,
+          `host ${hostId} has no measurements that replayed to its quote`,
+        );
+      const hostClass = req.hostClass ? checkClass(req.hostClass) : await store.hostClass(hostId);
+      const m = measurementsForPolicy(decodeMeasurements(last.bytes));
+      const draft = capture(hostClass, m, {
+        description: req.description || `captured from host ${hostId}, attestation ${last.attestationId}`,
+      });
+      const set = await store.publish(draft, actor);
+      let active = false;
+      if (req.activate) {
+        await store.activate(set.class, set.version, actor);
+        active = true;
+      }
+      await store.audit(actor, 'Capture', {
+        hostId,
+        attestationId: last.attestationId,
+        hostClass: set.class,
+        version: set.version,
+        activated: active,
+      });
+      logger.info(
+        { actor, hostId, hostClass: set.class, version: set.version, activated: active },
+        'golden set captured',
+      );
+      return {
+        goldenSet: goldenSetToProto(set, { createdBy: actor, active }),
+        attestationId: last.attestationId,
+      };
+    }),
+    AssignHostClass: unary('AssignHostClass', async (req, actor) => {
+      const hostId = checkHostId(req.hostId);
+      const hostClass = checkClass(req.hostClass);
+      const previous = await store.assignHostClass(hostId, hostClass, actor);
+      await store.audit(actor, 'AssignHostClass', { hostId, hostClass, previous });
+      return { previousHostClass: previous };
+    }),
+    Evaluate: unary('Evaluate', async (req) => {
+      let m: Measurements__Output;
+      if (req.subject === 'hostId' || (req.subject === undefined && req.hostId)) {
+        const last = await store.lastMeasurements(checkHostId(req.hostId ?? ''));
+        if (!last)
+          throw new StatusError(
+            grpc.status.FAILED_PRECONDITION,
+            `host ${req.hostId} has no measurements that replayed to its quote`,
+          );
+        m = decodeMeasurements(last.bytes);
+      } else if (req.measurements) {
+        // Normalise through the codec so a caller's message has every default the consumer's has.
+        m = decodeMeasurements(encodeMeasurements(req.measurements));
+      } else throw new StatusError(grpc.status.INVALID_ARGUMENT, 'measurements or host_id is required');
+      if (req.hostClass) checkClass(req.hostClass);
+      const verdict = await judge(store, m, {
+        verdictId: '',
+        ...(req.hostClass ? { hostClass: req.hostClass } : {}),
+        version: req.version,
+      });
+      return { verdict };
+    }),
+    ListVerdicts: unary('ListVerdicts', async (req) => {
+      const hostId = checkHostId(req.hostId);
+      const page = pageOf(req.pageToken, req.pageSize, 20, 1000);
+      const rows = await store.listVerdicts(hostId, {
+        failedOnly: req.failedOnly,
+        limit: page.limit + 1,
+        offset: page.offset,
+      });
+      const more = rows.length > page.limit;
+      return {
+        verdicts: rows.slice(0, page.limit).map((b) => decodeVerdict(b)),
+        nextPageToken: more ? String(page.offset + page.limit) : '',
+      };
+    }),
+  };
+}
+
+/**
+ * Starts policy-evaluator on config.address with grpc.health.v1 SERVING once ready, subscribed to the
+ * measurements topic. The deps stay the caller's: stop() closes the subscription (draining) and the
+ * gRPC server, not the bus or store.
  */
 export async function start(
   config: PolicyEvaluatorConfig,
@@ -29,6 +397,7 @@ export async function start(
 ): Promise<RunningService> {
   const logger = deps.logger;
   await deps.db.migrate(migrations);
+  const store = new PolicyStore(deps.db);
   const protos = loadHostgateProtos();
   const server = await startGrpcServer({
     address: config.address,
@@ -37,14 +406,38 @@ export async function start(
       {
         name: SERVICE_NAMES.policyEvaluator,
         definition: protos.PolicyEvaluatorService.service,
-        implementation: handlers(deps),
+        implementation: handlers(deps, store),
       },
     ],
     reflection: [protos.packageDefinition],
   });
+  let subscription: Subscription;
+  try {
+    subscription = await deps.bus.subscribe({
+      topic: KAFKA_TOPICS.measurements,
+      group: CONSUMER_GROUP,
+      handler: (message) => handleMeasurements(deps, store, message),
+      onError: (err, ctx) =>
+        logger.warn(
+          { err, topic: ctx.topic, partition: ctx.partition, offset: ctx.offset?.toString() },
+          'measurements handling failed',
+        ),
+    });
+  } catch (err) {
+    await server.shutdown(0);
+    throw err;
+  }
   server.setServing(true);
+  let stopping: Promise<void> | undefined;
   return {
     address: server.address,
-    stop: () => server.shutdown(config.shutdownGraceMs),
+    stop: () => {
+      stopping ??= (async () => {
+        server.setServing(false);
+        await subscription.close();
+        await server.shutdown(config.shutdownGraceMs);
+      })();
+      return stopping;
+    },
   };
 }

@@ -43,7 +43,7 @@ test('start serves health SERVING and its API; stop frees the port', async (t) =
     (await checkHealth(svc.address, { service: SERVICE_NAMES.policyEvaluator })).status,
     'SERVING',
   );
-  // The API is registered: an unimplemented method answers UNIMPLEMENTED, not "unknown service".
+  // The API is registered and implemented: an empty PublishGoldenSet is refused as malformed, not "unknown service".
   const protos = loadHostgateProtos();
   const def = protos.PolicyEvaluatorService.service;
   const [method, spec] = Object.entries(def)[0] ?? [];
@@ -64,7 +64,7 @@ test('start serves health SERVING and its API; stop frees the port', async (t) =
     } else client.makeUnaryRequest(spec.path, spec.requestSerialize, spec.responseDeserialize, {}, onDone);
   });
   client.close();
-  assert.equal(code, grpc.status.UNIMPLEMENTED);
+  assert.equal(code, grpc.status.INVALID_ARGUMENT);
   const port = Number(svc.address.split(':')[1]);
   await svc.stop();
   stopped = true;
