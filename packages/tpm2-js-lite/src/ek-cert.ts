@@ -5,8 +5,11 @@ import { bytesEqual, concatBytes } from './bytes.ts';
 import { Tpm2Error } from './errors.ts';
 import { curveOf, type TpmPublic, tpmtPublicBytes, unmarshalTpmtPublic } from './public.ts';
 
-/** NV indices of the EK certificates for the low-range RSA 2048 and ECC P-256 EKs (Profile §2.2.1.5.1). */
-export const EK_CERT_NV_INDEX = { rsa: 0x01c00002, ecc: 0x01c0000a } as const;
+/**
+ * NV indices of EK certificates (EK Credential Profile 2.0 §2.2.1.5): low-range RSA 2048 and ECC P-256, and
+ * the high-range ECC P-384 one (template H-4), which is where swtpm_setup stores its ECC EK certificate.
+ */
+export const EK_CERT_NV_INDEX = { rsa: 0x01c00002, ecc: 0x01c0000a, ecc384: 0x01c00016 } as const;
 
 /** tcg-kp-EKCertificate, the extended key usage EK certificates carry. */
 export const TCG_KP_EK_CERTIFICATE = '2.23.133.8.1';

@@ -198,13 +198,35 @@ export const TCG_EK_ATTRIBUTES =
   TPMA.restricted |
   TPMA.decrypt;
 
-export type EkTemplateName = 'L-1 (RSA 2048)' | 'L-2 (ECC NIST P-256)';
+/** PolicyB for SHA-384 (EK Credential Profile 2.0, high-range templates): the authPolicy of the high-range P-384 template H-4. */
+export const TCG_EK_POLICY_B_SHA384 = fromHex(
+  'b26e7d28d11a50bc53d882bcf5fd3a1a074148bb35d3b4e4cb1c0ad9bde419cacb47ba09699646150f9fc000f3f80e12',
+);
+
+/** TPMA_OBJECT of the high-range EK templates: the low-range set plus userWithAuth. */
+export const TCG_EK_ATTRIBUTES_HIGH = TCG_EK_ATTRIBUTES | TPMA.userWithAuth;
+
+export type EkTemplateName = 'L-1 (RSA 2048)' | 'L-2 (ECC NIST P-256)' | 'H-4 (ECC NIST P-384)';
 
 /**
- * Which TCG low-range EK template (EK Credential Profile 2.0 §B.3.3) this public area was created from,
- * ignoring the unique field; undefined if none.
+ * Which TCG EK template (EK Credential Profile 2.0: low range L-1/L-2, high range H-4) this public area was created
+ * from, ignoring the unique field of the low-range ones; undefined if none.
  */
 export function ekTemplateOf(p: TpmPublic): EkTemplateName | undefined {
+  if (
+    p.type === 'ecc' &&
+    p.nameAlg === TPM_ALG.SHA384 &&
+    p.objectAttributes === TCG_EK_ATTRIBUTES_HIGH &&
+    bytesEqual(p.authPolicy, TCG_EK_POLICY_B_SHA384) &&
+    p.symmetric.algorithm === TPM_ALG.AES &&
+    p.symmetric.keyBits === 256 &&
+    p.symmetric.mode === TPM_ALG.CFB &&
+    p.scheme.scheme === TPM_ALG.NULL &&
+    p.curveId === TPM_ECC_CURVE.NIST_P384 &&
+    p.kdf.scheme === TPM_ALG.NULL
+  ) {
+    return 'H-4 (ECC NIST P-384)';
+  }
   const common =
     p.nameAlg === TPM_ALG.SHA256 &&
     p.objectAttributes === TCG_EK_ATTRIBUTES &&
@@ -220,8 +242,25 @@ export function ekTemplateOf(p: TpmPublic): EkTemplateName | undefined {
     : undefined;
 }
 
-/** The low-range EK template itself (unique zero-filled as the profile requires). */
-export function ekTemplate(type: 'rsa' | 'ecc'): TpmPublic {
+/**
+ * The EK template itself: 'rsa' = L-1 and 'ecc' = L-2 (unique zero-filled as the profile requires),
+ * 'ecc384' = H-4 (empty unique), the one swtpm_setup certifies at NV 0x01c00016.
+ */
+export function ekTemplate(type: 'rsa' | 'ecc' | 'ecc384'): TpmPublic {
+  if (type === 'ecc384') {
+    return {
+      type: 'ecc',
+      nameAlg: TPM_ALG.SHA384,
+      objectAttributes: TCG_EK_ATTRIBUTES_HIGH,
+      authPolicy: TCG_EK_POLICY_B_SHA384.slice(),
+      symmetric: { algorithm: TPM_ALG.AES, keyBits: 256, mode: TPM_ALG.CFB },
+      scheme: { scheme: TPM_ALG.NULL },
+      curveId: TPM_ECC_CURVE.NIST_P384,
+      kdf: { scheme: TPM_ALG.NULL },
+      x: new Uint8Array(0),
+      y: new Uint8Array(0),
+    };
+  }
   const common = {
     nameAlg: TPM_ALG.SHA256,
     objectAttributes: TCG_EK_ATTRIBUTES,

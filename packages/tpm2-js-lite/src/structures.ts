@@ -35,6 +35,8 @@ export {
   marshalPublic,
   marshalTpmtPublic,
   TCG_EK_ATTRIBUTES,
+  TCG_EK_ATTRIBUTES_HIGH,
+  TCG_EK_POLICY_B_SHA384,
   TCG_EK_POLICY,
   tpmtPublicBytes,
   unmarshalPublic,

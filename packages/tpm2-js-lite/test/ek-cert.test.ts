@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { promisify } from 'node:util';
 import { type Swtpm, startSwtpm, swtpmMissing } from '@hostgate/testkit/swtpm';
-import { Tpm } from '../src/client/tpm.ts';
+import { Tpm, TPM_RH } from '../src/client/tpm.ts';
 import {
   checkEkCertificateKey,
   derCertificateBytes,
@@ -16,7 +16,7 @@ import {
   verifyEkCertificateChain,
 } from '../src/ek-cert.ts';
 import { Tpm2Error } from '../src/errors.ts';
-import { unmarshalTpmtPublic } from '../src/public.ts';
+import { ekTemplate, ekTemplateOf, marshalTpmtPublic, unmarshalTpmtPublic } from '../src/public.ts';
 import { softwareAk } from '../src/testing.ts';
 
 const execP = promisify(execFile);
@@ -36,6 +36,8 @@ describe('EK certificate from swtpm (local CA with TPM attributes)', {
   let der: Uint8Array;
   let ekRsa: Uint8Array;
   let ekEcc: Uint8Array;
+  let der384: Uint8Array | undefined;
+  let ekEcc384: Uint8Array;
   before(async () => {
     swtpm = await startSwtpm({ ekCert: true });
     const tpm = Tpm.open(swtpm.address, { timeoutMs: 20_000 });
@@ -49,6 +51,10 @@ describe('EK certificate from swtpm (local CA with TPM attributes)', {
       const ecc = await tpm.createEk('ecc');
       ekEcc = ecc.public;
       await tpm.flushContext(ecc.handle);
+      der384 = await tpm.readEkCertificate('ecc384');
+      const ecc384 = await tpm.createPrimary(TPM_RH.ENDORSEMENT, marshalTpmtPublic(ekTemplate('ecc384')));
+      ekEcc384 = ecc384.public;
+      await tpm.flushContext(ecc384.handle);
     } finally {
       await tpm.close();
     }
@@ -68,6 +74,18 @@ describe('EK certificate from swtpm (local CA with TPM attributes)', {
     assert.ok(certificate.hasEkUsage);
     assert.equal(certificate.tpmModel, 'swtpm');
     assert.equal(certificate.tpmManufacturer, 'id:00001014');
+  });
+  test('the ECC EK certificate (NV 0x01c00016) certifies the EK made from template H-4 (P-384)', (t) => {
+    if (der384 === undefined) return t.skip('this swtpm_setup stored no ECC EK certificate');
+    const { certificate, ekPublic } = verifyEkCertificate({
+      certificate: der384,
+      ekPublic: ekEcc384,
+      roots: [swtpm.ca!.rootCertPem],
+      intermediates: [swtpm.ca!.issuerCertPem],
+    });
+    assert.equal(certificate.keyType, 'ecc');
+    assert.equal(ekTemplateOf(ekPublic), 'H-4 (ECC NIST P-384)');
+    assert.throws(() => checkEkCertificateKey(certificate, ekRsa), { code: 'CERT_KEY_MISMATCH' });
   });
   test('without the intermediate, with only the intermediate as root, or at another time it does not chain', () => {
     const cert = parseEkCertificate(der);

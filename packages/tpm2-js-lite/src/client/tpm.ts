@@ -591,7 +591,7 @@ export class Tpm {
   }
 
   /** The DER EK certificate the manufacturer stored in NV, or undefined when the index is not defined. */
-  async readEkCertificate(alg: 'rsa' | 'ecc'): Promise<Uint8Array | undefined> {
+  async readEkCertificate(alg: keyof typeof EK_CERT_NV_INDEX): Promise<Uint8Array | undefined> {
     try {
       return await this.nvRead(EK_CERT_NV_INDEX[alg]);
     } catch (err) {
