@@ -244,7 +244,7 @@ describe('TPMT_PUBLIC against the client templates (independently built bytes)',
         '00060100004300100004001000000000',
     );
     assert.ok(!isRestrictedSigningKey(rsa));
-    // EK Credential Profile 2.0 Table 2 (L-1) and Table 3 (L-2), written out by hand.
+    // EK Credential Profile 2.0 templates L-1 and L-2, written out by hand.
     const policy = '0020837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa';
     const head = `000b000300b2${policy}0006008000430010`;
     assert.equal(
