@@ -6,6 +6,11 @@ const verbs: Record<string, { summary: string; load: () => Promise<{ command: Co
   health: { summary: 'gRPC health of the four services', load: () => import('./commands/health.ts') },
   eventlog: { summary: 'replay or show TCG boot event logs', load: () => import('./commands/eventlog.ts') },
   quote: { summary: 'verify a TPM 2.0 quote', load: () => import('./commands/quote.ts') },
+  host: {
+    summary: 'is a host healthy? watch the fleet, revoke a host',
+    load: () => import('./commands/host.ts'),
+  },
+  ca: { summary: 'CA bundle and CRL for offline verification', load: () => import('./commands/ca.ts') },
 };
 
 function usage(): string {
