@@ -1,6 +1,6 @@
-// Mutation fuzzer for @hostgate/eventlog: corpus logs, mutated (bit flips, byte sets, truncation,
-// inflated length fields, records spliced between logs, duplicated chunks), go through parse, replay
-// and the decoders. Anything thrown other than EventLogError is a bug, as is a decoder-bug result.
+// Mutation fuzzer for @hostgate/eventlog: corpus logs, mutated (bit flips, byte sets, truncation, inflated
+// length fields in record headers and in event data, records spliced between logs, duplicated chunks), go
+// through parse, replay and the decoders. Anything thrown but EventLogError is a bug, as is a decoder-bug.
 // Each iteration's PRNG is derived from (seed, iteration), so one iteration reproduces on its own.
 // Usage: node bench/src/fuzz-eventlog.ts [--count N] [--seed S] [--start I] [--dir DIR]
 import { createHash, randomInt } from 'node:crypto';
@@ -223,6 +223,7 @@ export const MUTATIONS = [
   'byte-set',
   'truncate',
   'inflate-length',
+  'inflate-body',
   'splice',
   'duplicate',
 ] as const;
@@ -319,6 +320,25 @@ export function mutate(seeds: readonly SeedLog[], rng: Rng): { bytes: Uint8Array
               ? r.start + 4 * rng.below(3)
               : r.sizeField;
         setU32(buf, field, interesting(rng, getU32(buf, field), buf.length - field - 4));
+        break;
+      }
+      case 'inflate-body': {
+        // Lengths inside event data (variable name/data sizes, device path node lengths, list sizes).
+        const bodies = records.filter((r) => r.end - (r.sizeField + 4) >= 4);
+        if (bodies.length === 0) {
+          const at = rng.below(Math.max(1, buf.length - 3));
+          setU32(buf, at, interesting(rng, getU32(buf, at), buf.length - at - 4));
+          break;
+        }
+        const r = rng.pick(bodies);
+        const dataStart = r.sizeField + 4;
+        const at = dataStart + (rng.below(r.end - dataStart - 3) & ~1);
+        if (rng.below(2) === 0) {
+          const v = interesting(rng, getU32(buf, at) & 0xffff, r.end - at - 2) & 0xffff;
+          if (at + 2 <= buf.length) buf.set([v & 0xff, v >> 8], at);
+        } else {
+          setU32(buf, at, interesting(rng, getU32(buf, at), r.end - at - 4));
+        }
         break;
       }
       case 'splice': {
