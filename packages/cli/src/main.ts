@@ -6,6 +6,10 @@ const verbs: Record<string, { summary: string; load: () => Promise<{ command: Co
   health: { summary: 'gRPC health of the four services', load: () => import('./commands/health.ts') },
   eventlog: { summary: 'replay or show TCG boot event logs', load: () => import('./commands/eventlog.ts') },
   quote: { summary: 'verify a TPM 2.0 quote', load: () => import('./commands/quote.ts') },
+  agent: {
+    summary: 'enroll the TPM, attest, fetch the health certificate',
+    load: () => import('./commands/agent.ts'),
+  },
   host: {
     summary: 'is a host healthy? watch the fleet, revoke a host',
     load: () => import('./commands/host.ts'),

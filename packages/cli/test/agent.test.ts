@@ -1,0 +1,339 @@
+// hostgate agent, spawned as a host would run it, against swtpm and a quote-collector started in
+// this process (PGlite, in-process bus) whose downstream is a stub answering each Evidence.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash, randomUUID, X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { InProcessBus } from '@hostgate/bus';
+import {
+  type CertificateEvent,
+  decodeEvidence,
+  encodeCertificateEvent,
+  type Evidence__Output,
+  KAFKA_TOPICS,
+} from '@hostgate/protos';
+import { configSchema, SERVICE_NAME, start } from '@hostgate/quote-collector';
+import {
+  createLogger,
+  type EmbeddedPostgres,
+  loadServiceConfig,
+  openEmbeddedPostgres,
+  type RunningService,
+} from '@hostgate/service-runtime';
+import { startSwtpm, type Swtpm, swtpmMissing } from '@hostgate/testkit/swtpm';
+import { Tpm } from '@hostgate/tpm2-js-lite/client';
+
+const bin = path.resolve(import.meta.dirname, '../bin/hostgate');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Spawned asynchronously: the collector answering it runs in this very process. */
+function hostgate(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      bin,
+      ['agent', ...args],
+      { env: { ...process.env, HOSTGATE_NODE: process.execPath, ...env }, timeout: 120_000 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+test('usage errors exit 2; an unreadable event log exits 1 before touching the TPM', async () => {
+  let r = await hostgate(['enroll']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--tpm is required/);
+  r = await hostgate(['attest', '--tpm', 'swtpm:127.0.0.1:1']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--out FILE is required/);
+  r = await hostgate(['attest', '--tpm', 'nonsense', '--out', 'x']);
+  assert.equal(r.code, 2);
+  r = await hostgate(['frobnicate']);
+  assert.equal(r.code, 2);
+  r = await hostgate(['enroll', '--tpm', 'swtpm:127.0.0.1:1', '--bogus']);
+  assert.equal(r.code, 2);
+  r = await hostgate([
+    'attest',
+    '--tpm',
+    'swtpm:127.0.0.1:1',
+    '--out',
+    'x',
+    '--eventlog',
+    '/nonexistent/log',
+  ]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /EVENTLOG_UNREADABLE: cannot read the event log \/nonexistent\/log: ENOENT/);
+  r = await hostgate([
+    'attest',
+    '--tpm',
+    'swtpm:127.0.0.1:1',
+    '--out',
+    'x',
+    '--eventlog',
+    '/nonexistent/log',
+    '--json',
+  ]);
+  assert.equal(r.code, 1);
+  assert.equal(JSON.parse(r.stdout).error.code, 'EVENTLOG_UNREADABLE');
+});
+
+// A crypto-agile (TCG PFP) event log with SHA-1 and SHA-256 digests, built here byte by byte.
+function syntheticLog(events: { pcr: number; type: number; data: string }[]): Uint8Array {
+  const parts: Buffer[] = [];
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    return b;
+  };
+  const u16 = (n: number) => {
+    const b = Buffer.alloc(2);
+    b.writeUInt16LE(n);
+    return b;
+  };
+  const specId = Buffer.concat([
+    Buffer.from('Spec ID Event03\0', 'latin1'),
+    u32(0), // platformClass
+    Buffer.from([0, 2, 0, 2]), // specVersionMinor, Major, errata, uintnSize (2 = 64-bit)
+    u32(2),
+    u16(0x0004),
+    u16(20),
+    u16(0x000b),
+    u16(32),
+    Buffer.from([0]), // vendorInfoSize
+  ]);
+  // The header record is a TCG_PCR_EVENT (SHA-1 format): PCR 0, EV_NO_ACTION, zero digest.
+  parts.push(u32(0), u32(3), Buffer.alloc(20), u32(specId.length), specId);
+  for (const e of events) {
+    const data = Buffer.from(e.data);
+    parts.push(
+      u32(e.pcr),
+      u32(e.type),
+      u32(2),
+      u16(0x0004),
+      createHash('sha1').update(data).digest(),
+      u16(0x000b),
+      createHash('sha256').update(data).digest(),
+      u32(data.length),
+      data,
+    );
+  }
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+const EV_POST_CODE = 0x1;
+const EV_SEPARATOR = 0x4;
+const EV_NO_ACTION = 0x3;
+
+describe('hostgate agent enroll + attest against swtpm', { skip: swtpmMissing() }, () => {
+  let swtpm: Swtpm;
+  let dir: string;
+  let embedded: EmbeddedPostgres;
+  let bus: InProcessBus;
+  let svc: RunningService;
+  let server: string;
+  const evidence: Evidence__Output[] = [];
+  /** What the stub downstream answers next. */
+  let answer: (e: Evidence__Output) => Partial<CertificateEvent> = () => ({});
+  const fakeCertDer = Buffer.from(randomUUID());
+
+  before(async () => {
+    swtpm = await startSwtpm({ ekCert: true });
+    dir = await mkdtemp(path.join(os.tmpdir(), 'hostgate-agent-'));
+    const roots = path.join(dir, 'ek-roots.pem');
+    // The swtpm local CA: root and the intermediate that signed the EK certificate.
+    await writeFile(roots, swtpm.ca!.rootCertPem + swtpm.ca!.issuerCertPem);
+    embedded = await openEmbeddedPostgres(undefined);
+    bus = new InProcessBus();
+    const config = loadServiceConfig(
+      { name: SERVICE_NAME, config: configSchema },
+      { HOSTGATE_QUOTE_COLLECTOR_ADDRESS: '127.0.0.1:0', HOSTGATE_EK_ROOTS: roots },
+    );
+    const logger = createLogger({
+      service: SERVICE_NAME,
+      level: 'silent',
+      destination: new Writable({ write: (_c, _e, cb) => cb() }),
+    });
+    svc = await start(config, { logger, bus, db: embedded.db('quote_collector') });
+    server = svc.address;
+    await bus.subscribe({
+      topic: KAFKA_TOPICS.evidence,
+      group: 'stub-downstream',
+      handler: async (m) => {
+        const e = decodeEvidence(m.value);
+        evidence.push(e);
+        await bus.publish(
+          KAFKA_TOPICS.certificates,
+          e.hostId,
+          encodeCertificateEvent({
+            eventId: randomUUID(),
+            hostId: e.hostId,
+            attestationId: e.attestationId,
+            ...answer(e),
+          }),
+        );
+      },
+    });
+  });
+  after(async () => {
+    await svc?.stop();
+    await bus?.close();
+    await embedded?.close();
+    await swtpm?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('enroll prints the host id; attest --extend-from writes the certificate; refusals exit 1 with every reason', async () => {
+    const enrolled = await hostgate(['enroll', '--tpm', swtpm.address, '--server', server]);
+    assert.equal(enrolled.code, 0, enrolled.stderr);
+    const { hostId } = JSON.parse(enrolled.stdout) as { hostId: string };
+    assert.match(hostId, /^ek-[0-9a-f]{32}$/);
+    // Enrolling again (same EK, same AK) keeps the host id.
+    const again = await hostgate(['enroll', '--tpm', swtpm.address, '--server', server, '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(JSON.parse(again.stdout).hostId, hostId);
+
+    const log = syntheticLog([
+      { pcr: 0, type: EV_POST_CODE, data: 'firmware volume' },
+      { pcr: 7, type: EV_SEPARATOR, data: '\0\0\0\0' },
+      { pcr: 4, type: EV_POST_CODE, data: 'bootloader' },
+      { pcr: 14, type: EV_POST_CODE, data: 'mok list' },
+      { pcr: 17, type: EV_POST_CODE, data: 'DRTM, never extended' },
+      { pcr: 5, type: EV_NO_ACTION, data: 'not a measurement' },
+    ]);
+    const logFile = path.join(dir, 'binary_bios_measurements');
+    await writeFile(logFile, log);
+    const out = path.join(dir, 'cert.pem');
+    answer = (e) => ({
+      type: 'CERTIFICATE_EVENT_TYPE_ISSUED',
+      certificate: { serial: '2a', hostId: e.hostId, der: fakeCertDer, attestationId: e.attestationId },
+    });
+    const attested = await hostgate([
+      'attest',
+      '--tpm',
+      swtpm.address,
+      '--server',
+      server,
+      '--extend-from',
+      logFile,
+      '--out',
+      out,
+    ]);
+    assert.equal(attested.code, 0, attested.stderr);
+    assert.match(attested.stderr, /extended 4 measurements/);
+    const pem = await readFile(out, 'utf8');
+    assert.match(pem, /^-----BEGIN CERTIFICATE-----\n/);
+    assert.deepEqual(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64'), fakeCertDer);
+    assert.equal(evidence.length, 1);
+    const e = evidence[0]!;
+    assert.equal(e.hostId, hostId);
+    assert.deepEqual(Buffer.from(e.eventLog), Buffer.from(log), 'the extend-from log is the one sent');
+
+    // The TPM's PCRs are what the log replays to (EV_NO_ACTION and PCR 17 left out).
+    const expect = (events: string[]) =>
+      events.reduce(
+        (pcr, d) => createHash('sha256').update(pcr).update(createHash('sha256').update(d).digest()).digest(),
+        Buffer.alloc(32),
+      );
+    const tpm = Tpm.open(swtpm.address);
+    try {
+      const pcrs = await tpm.pcrRead([{ hash: 'sha256', pcrs: [0, 4, 5, 7, 14] }]);
+      const bank = pcrs.values.get('sha256')!;
+      assert.deepEqual(Buffer.from(bank.get(0)!), expect(['firmware volume']));
+      assert.deepEqual(Buffer.from(bank.get(4)!), expect(['bootloader']));
+      assert.deepEqual(Buffer.from(bank.get(7)!), expect(['\0\0\0\0']));
+      assert.deepEqual(Buffer.from(bank.get(14)!), expect(['mok list']));
+      assert.deepEqual(Buffer.from(bank.get(5)!), Buffer.alloc(32));
+      // The quoted values sent are the TPM's.
+      const sent = e.quote?.pcrBanks.find((b) => b.hashAlgorithm === 'HASH_ALGORITHM_SHA256');
+      assert.deepEqual(
+        Buffer.from(sent?.pcrs.find((p) => p.index === 4)?.digest ?? []),
+        expect(['bootloader']),
+      );
+    } finally {
+      await tpm.close();
+    }
+
+    // Again with --json: the PCRs already hold the log, nothing is extended twice.
+    const second = await hostgate([
+      'attest',
+      '--tpm',
+      swtpm.address,
+      '--server',
+      server,
+      '--extend-from',
+      logFile,
+      '--out',
+      out,
+      '--json',
+    ]);
+    assert.equal(second.code, 0, second.stderr);
+    const summary = JSON.parse(second.stdout);
+    assert.equal(summary.hostId, hostId);
+    assert.equal(summary.serial, '2a');
+    assert.equal(summary.attestationId, evidence[1]?.attestationId);
+
+    // Refused downstream: exit 1 and every reason, as text and as JSON.
+    answer = () => ({
+      type: 'CERTIFICATE_EVENT_TYPE_REFUSED',
+      refusals: [
+        { code: 'NO_POLICY', message: "host class 'default' has no active golden set" },
+        { code: 'SECURE_BOOT_OFF', message: 'Secure Boot is not enabled', details: { event_index: '3' } },
+      ],
+    });
+    const refused = await hostgate([
+      'attest',
+      '--tpm',
+      swtpm.address,
+      '--server',
+      server,
+      '--eventlog',
+      logFile,
+      '--out',
+      path.join(dir, 'no.pem'),
+    ]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^NO_POLICY: host class 'default' has no active golden set$/m);
+    assert.match(refused.stderr, /^SECURE_BOOT_OFF: Secure Boot is not enabled$/m);
+    const refusedJson = await hostgate([
+      'attest',
+      '--tpm',
+      swtpm.address,
+      '--server',
+      server,
+      '--eventlog',
+      logFile,
+      '--out',
+      path.join(dir, 'no.pem'),
+      '--json',
+    ]);
+    assert.equal(refusedJson.code, 1);
+    const body = JSON.parse(refusedJson.stdout);
+    assert.equal(body.refused, true);
+    assert.equal(body.hostId, hostId);
+    assert.deepEqual(
+      body.refusals.map((r: { code: string }) => r.code),
+      ['NO_POLICY', 'SECURE_BOOT_OFF'],
+    );
+    assert.equal(body.refusals[1].details.event_index, '3');
+    await assert.rejects(readFile(path.join(dir, 'no.pem')), { code: 'ENOENT' });
+
+    // The collector's own refusals reach the agent the same way: an EK root it does not trust.
+    const otherRoots = path.join(dir, 'other-roots.pem');
+    await writeFile(otherRoots, swtpm.ca!.rootCertPem);
+    const nothing = await hostgate(['enroll', '--tpm', swtpm.address, '--server', '127.0.0.1:1']);
+    assert.equal(nothing.code, 1);
+    assert.match(nothing.stderr, /UNAVAILABLE: cannot reach 127\.0\.0\.1:1/);
+    assert.ok(new X509Certificate(swtpm.ca!.rootCertPem).ca);
+  });
+});
