@@ -46,12 +46,12 @@ function headersOf(message: KafkaMessage): BusHeaders {
   return out;
 }
 
-function isAlreadyExists(error: unknown): boolean {
-  const text =
-    error instanceof Error
-      ? `${error.message} ${JSON.stringify((error as { errors?: unknown }).errors ?? '')}`
-      : '';
-  return /already exists|TOPIC_ALREADY_EXISTS/i.test(text);
+/** TOPIC_ALREADY_EXISTS (36) anywhere in the client's nested aggregate errors: someone else created it first. */
+function isAlreadyExists(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 5) return false;
+  const { apiCode, errors } = error as { apiCode?: unknown; errors?: unknown };
+  if (apiCode === 36) return true;
+  return Array.isArray(errors) && errors.some((inner) => isAlreadyExists(inner, depth + 1));
 }
 
 /** Apache Kafka through @platformatic/kafka; see docs/bus.md for the guarantees. */
@@ -247,6 +247,16 @@ class KafkaSubscription implements Subscription {
     const assigned = this.assigned();
     for (const [partition, state] of this.partitions) {
       if (!assigned.has(partition)) this.revoke(state);
+    }
+    // The client flushes queued commits right after a join, with the new generation, and the
+    // broker does not check who owns a partition: a commit queued for one that moved away
+    // would land after its new owner started reading and skip it past work in progress there.
+    // This listener runs before the stream's own, so drop those commits now.
+    const queued = this.stream?.offsetsToCommit;
+    if (queued) {
+      for (const [key, pending] of queued) {
+        if (pending.topic === this.topic && !assigned.has(pending.partition)) queued.delete(key);
+      }
     }
   }
 

@@ -292,6 +292,54 @@ describe('KafkaBus on a real broker', { skip, timeout: 240_000 }, () => {
     );
   });
 
+  test('two members of a group share the partitions through a rebalance; another group reads everything', {
+    timeout: 60_000,
+  }, async () => {
+    const topic = 'hostgate.certificates.v1';
+    const producer = newBus('producer3');
+    const { ids } = await produce(producer, topic);
+    const ledger = new Ledger();
+    const soc: string[] = [];
+    const member = (name: string) => async (m: BusMessage) => {
+      const { id } = JSON.parse(dec.decode(m.value)) as { id: string };
+      ledger.delivered(name, m.partition, m.offset, id);
+      await delay(1);
+    };
+    const onCommit = (c: { partition: number; offset: bigint }) => ledger.commit(c.partition, c.offset);
+    const a = await newBus('member-a').subscribe({ topic, group: 'issuer', handler: member('a'), onCommit });
+    await until('a has started', () => ledger.deliveries.length >= 100);
+    // b joins mid-stream: the group rebalances while a has messages in hand.
+    const b = await newBus('member-b').subscribe({ topic, group: 'issuer', handler: member('b'), onCommit });
+    const socSub = await newBus('soc').subscribe({
+      topic,
+      group: 'soc',
+      handler: async (m) => void soc.push((JSON.parse(dec.decode(m.value)) as { id: string }).id),
+    });
+    const ends = await endOffsets(kafka.bootstrap, topic);
+    await until('the group committed every partition to its end', () =>
+      ends.every((end, p) => (ledger.committed.get(p) ?? 0n) === end),
+    );
+    await until('the other group read everything', () => soc.length >= MESSAGES);
+    await Promise.all([a.close(), b.close(), socSub.close()]);
+    assert.deepEqual([...ledger.ids()].sort(), [...ids].sort());
+    ledger.assertClean();
+    ledger.assertOrderPerMember();
+    const members = new Set(ledger.deliveries.map((d) => d.member));
+    assert.deepEqual([...members].sort(), ['a', 'b'], 'both members handled messages');
+    assert.deepEqual([...new Set(soc)].sort(), [...ids].sort());
+    console.log(
+      `# two members: a ${ledger.deliveries.filter((d) => d.member === 'a').length}, b ${ledger.deliveries.filter((d) => d.member === 'b').length}, redelivered ${ledger.duplicates()}`,
+    );
+  });
+
+  test('several buses creating the same topics at once all succeed', { timeout: 30_000 }, async () => {
+    const racers = Array.from({ length: 4 }, (_, i) => newBus(`racer-${i}`));
+    const topics = ['hostgate.race-a.v1', 'hostgate.race-b.v1', 'hostgate.race-b.v1.dlq'];
+    await Promise.all(racers.map((bus) => bus.ensureTopics(topics)));
+    const ends = await endOffsets(kafka.bootstrap, 'hostgate.race-a.v1');
+    assert.equal(ends.length, PARTITIONS);
+  });
+
   test('a poison message goes to <topic>.dlq with its reason after maxAttempts; its key keeps flowing', {
     timeout: 60_000,
   }, async () => {
