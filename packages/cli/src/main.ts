@@ -10,6 +10,7 @@ const verbs: Record<string, { summary: string; load: () => Promise<{ command: Co
     summary: 'enroll the TPM, attest, fetch the health certificate',
     load: () => import('./commands/agent.ts'),
   },
+  policy: { summary: 'golden sets, host classes, verdicts', load: () => import('./commands/policy.ts') },
   host: {
     summary: 'is a host healthy? watch the fleet, revoke a host',
     load: () => import('./commands/host.ts'),
