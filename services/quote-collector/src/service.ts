@@ -21,6 +21,7 @@ import { MAX_EVENT_LOG_BYTES, QuoteCollector, selectionsToProto } from './collec
 import { type QuoteCollectorConfig, requiredPcrSelection } from './config.ts';
 import { migrations } from './migrations.ts';
 import { type CollectorRefusal, refusal, toProtoRefusal } from './refusals.ts';
+import { publishSocEvent, SOC_TYPES } from './soc-events.ts';
 import { type HostRecord, type HostStateName, QuoteCollectorStore } from './store.ts';
 
 export interface QuoteCollectorDeps {
@@ -121,6 +122,14 @@ export async function attestRoundTrip(
   });
   const checked = await rt.collector.attest(req);
   if (checked.kind === 'refused') {
+    await publishSocEvent(
+      rt.bus,
+      rt.logger,
+      SOC_TYPES.attestationRefused,
+      checked.hostId,
+      { refusals: checked.refusals.map(toProtoRefusal) },
+      new Date(),
+    );
     rt.logger.info(
       { hostId: checked.hostId, codes: checked.refusals.map((r) => r.code) },
       'attestation refused by the collector',
@@ -213,6 +222,8 @@ export function handlers(rt: CollectorRuntime): QuoteCollectorServiceHandlers {
     ActivateEnrollment: unary('ActivateEnrollment', async (req) => {
       const r = await collector.activate(req.enrollmentId, req.secret);
       logger.info({ hostId: r.hostId, refused: r.refusals.map((x) => x.code) }, 'activate enrollment');
+      if (r.refusals.length === 0)
+        await publishSocEvent(rt.bus, logger, SOC_TYPES.hostEnrolled, r.hostId, {}, new Date());
       return {
         hostId: r.hostId,
         state: r.state === undefined ? 'HOST_STATE_UNSPECIFIED' : STATE_TO_PROTO[r.state],

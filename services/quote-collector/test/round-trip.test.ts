@@ -10,11 +10,13 @@ import {
   type AttestResponse__Output,
   type CertificateEvent,
   decodeEvidence,
+  decodeSocEvent,
   encodeCertificateEvent,
   type Evidence__Output,
   KAFKA_TOPICS,
   loadHostgateProtos,
   type QuoteCollectorServiceClient,
+  type SocEvent__Output,
   timestampFromDate,
 } from '@hostgate/protos';
 import { loadServiceConfig, openEmbeddedPostgres } from '@hostgate/service-runtime';
@@ -151,8 +153,8 @@ test('ISSUED: Attest returns the certificate of its own attestation id; the Evid
   );
 });
 
-test('REFUSED: every reason the pipeline gave comes back; collector refusals never reach the bus', async (t) => {
-  const { client, collector, seen } = await setup(t, () => ({
+test('REFUSED: every reason the pipeline gave comes back; a collector refusal publishes no Evidence, only a SOC event', async (t) => {
+  const { client, collector, seen, bus } = await setup(t, () => ({
     type: 'CERTIFICATE_EVENT_TYPE_REFUSED',
     refusals: [
       { code: 'SECURE_BOOT_OFF', message: 'Secure Boot is disabled' },
@@ -173,10 +175,28 @@ test('REFUSED: every reason the pipeline gave comes back; collector refusals nev
   assert.equal(res.refused?.refusals[1]?.details['event_index'], '17');
   assert.notEqual(res.attestationId, '');
 
+  const soc: { key: string; event: SocEvent__Output }[] = [];
+  await bus.subscribe({
+    topic: KAFKA_TOPICS.events,
+    group: 'soc',
+    handler: async (m) => {
+      soc.push({ key: m.key, event: decodeSocEvent(m.value) });
+    },
+  });
   const stranger = softwareAk('p256');
   const unknown = await attestOnce(client, (nonce) => attestRequest({ ak: stranger, nonce }), stranger.name);
   assert.deepEqual(
     unknown.refused?.refusals.map((r) => r.code),
+    ['UNKNOWN_AK'],
+  );
+  // Refusals only the collector sees still reach the SOC feed.
+  for (let i = 0; i < 50 && soc.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(soc.length, 1);
+  assert.equal(soc[0]?.key, 'unknown-host');
+  assert.equal(soc[0]?.event.type, 'io.hostgate.attestation.refused.v1');
+  assert.equal(soc[0]?.event.source, '/hostgate/quote-collector');
+  assert.deepEqual(
+    soc[0]?.event.data?.refusals.map((r) => r.code),
     ['UNKNOWN_AK'],
   );
   assert.equal(unknown.attestationId, '');
