@@ -15,3 +15,14 @@ export {
   unary,
   writePem,
 } from './harness.ts';
+export { createSoftwareEkRoot, type SoftwareEkRoot, SoftwareHost } from './software-host.ts';
+export {
+  appDigests,
+  type BootOptions,
+  buildLog,
+  DEFAULT_BOOT_APPS,
+  expectedPcrs,
+  type LogEvent,
+  uefiBoot,
+} from './synthetic-log.ts';
+export { type AkSlot, type AttestOverrides, refusalCodes, SwtpmHost } from './tpm-agent.ts';

@@ -1,0 +1,430 @@
+// Fleet simulator: software hosts (ECC EK + certificate, software AK, real credential activation)
+// attest against the Kafka deployment of the four services — one OS process per service by
+// default, as deployed — at fixed offered loads and then flat out, and report attestations/s and
+// the round trip an agent sees (GetChallenge → certificate) at p50/p99.
+//
+//   npm run bench:fleet -w @hostgate/bench -- [--hosts 200] [--rates 100,500,max] [--duration 15]
+//       [--concurrency 64] [--deploy processes|in-process] [--bus kafka|in-process] [--json]
+//
+// With DATABASE_URL the services use a fresh database on that server (dropped afterwards);
+// without it each service uses PGlite in a temporary folder.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { AttestResponse__Output } from '@hostgate/protos';
+import { checkHealth } from '@hostgate/service-runtime';
+import {
+  buildLog,
+  callOptions,
+  createSoftwareEkRoot,
+  expectedPcrs,
+  type KafkaBroker,
+  type Pipeline,
+  type ServiceClients,
+  type ServiceName,
+  SERVICES,
+  SoftwareHost,
+  serviceClients,
+  startKafka,
+  startPipeline,
+  uefiBoot,
+  unary,
+} from '@hostgate/test-e2e';
+import { freePort } from '@hostgate/testkit/ports';
+import pg from 'pg';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+export interface Phase {
+  /** Offered attestations per second; 'max' runs `concurrency` hosts back to back. */
+  rate: number | 'max';
+  durationS: number;
+}
+
+export interface FleetBenchOptions {
+  hosts: number;
+  phases: Phase[];
+  /** Hosts attesting at once in the 'max' phase. */
+  concurrency: number;
+  deploy: 'processes' | 'in-process';
+  bus: 'kafka' | 'in-process';
+  /** Progress lines go here (stderr by default). */
+  log?: (line: string) => void;
+}
+
+export interface PhaseResult {
+  offered: string;
+  durationS: number;
+  started: number;
+  issued: number;
+  refused: number;
+  errors: number;
+  /** Offered attestations no idle host could take (the fleet was too small for the load). */
+  skipped: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+export interface FleetReport {
+  deploy: string;
+  bus: string;
+  store: string;
+  hosts: number;
+  cpus: number;
+  phases: PhaseResult[];
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Deployment {
+  clients: ServiceClients;
+  store: string;
+  stop(): Promise<void>;
+}
+
+/** One process per service, configured through the environment as a deployment would be. */
+async function spawnServices(
+  kafka: KafkaBroker | undefined,
+  ekRoots: string,
+  dataDir: string,
+  log: (l: string) => void,
+): Promise<Deployment> {
+  const children: ChildProcess[] = [];
+  let dbName: string | undefined;
+  const baseUrl = process.env['DATABASE_URL'];
+  let url: string | undefined;
+  if (baseUrl !== undefined && baseUrl !== '') {
+    dbName = `hostgate_fleet_${randomBytes(4).toString('hex')}`;
+    const c = new pg.Client({ connectionString: baseUrl });
+    await c.connect();
+    await c.query(`CREATE DATABASE ${dbName}`);
+    await c.end();
+    const u = new URL(baseUrl);
+    u.pathname = `/${dbName}`;
+    url = u.toString();
+  }
+  const dropDb = async () => {
+    if (dbName === undefined || baseUrl === undefined) return;
+    const c = new pg.Client({ connectionString: baseUrl });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await c.end();
+  };
+  const stopChildren = async () => {
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+            child.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+  };
+  try {
+    const addresses = {} as Record<ServiceName, string>;
+    for (const service of SERVICES) {
+      const address = `127.0.0.1:${await freePort()}`;
+      addresses[service] = address;
+      const prefix = `HOSTGATE_${service.toUpperCase().replace(/-/g, '_')}_`;
+      const env: NodeJS.ProcessEnv = {
+        PATH: process.env['PATH'],
+        HOME: process.env['HOME'],
+        HOSTGATE_LOG_LEVEL: 'warn',
+        HOSTGATE_DATA_DIR: dataDir,
+        [`${prefix}ADDRESS`]: address,
+      };
+      if (kafka !== undefined) env['KAFKA_BROKERS'] = kafka.bootstrap;
+      if (url !== undefined) env['DATABASE_URL'] = url;
+      if (service === 'quote-collector') env['HOSTGATE_EK_ROOTS'] = ekRoots;
+      const child = spawn(process.execPath, [path.join(ROOT, 'services', service, 'src', 'main.ts')], {
+        env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr?.on('data', (d: Buffer) => {
+        stderr = (stderr + d.toString()).slice(-4000);
+      });
+      child.once('exit', (code, signal) => {
+        if (code !== 0 && signal !== 'SIGTERM') log(`${service} exited ${code ?? signal}: ${stderr.trim()}`);
+      });
+      children.push(child);
+    }
+    const deadline = Date.now() + 120_000;
+    for (const service of SERVICES) {
+      for (;;) {
+        const h = await checkHealth(addresses[service], { timeoutMs: 1000 });
+        if (h.status === 'SERVING') break;
+        if (Date.now() > deadline) throw new Error(`${service} not SERVING after 120 s (${h.status})`);
+        await sleep(200);
+      }
+    }
+    const clients = serviceClients(addresses);
+    return {
+      clients,
+      store: url === undefined ? 'pglite (one per process)' : 'postgresql',
+      stop: async () => {
+        for (const c of Object.values(clients)) c.close();
+        await stopChildren();
+        await dropDb();
+      },
+    };
+  } catch (err) {
+    await stopChildren();
+    await dropDb().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time. */
+async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetReport> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'hostgate-fleet-'));
+  let kafka: KafkaBroker | undefined;
+  let deployment: Deployment | undefined;
+  try {
+    if (opts.bus === 'kafka') {
+      log('starting Kafka…');
+      kafka = await startKafka();
+    }
+    const root = await createSoftwareEkRoot(dir);
+    log(`starting the four services (${opts.deploy}, ${opts.bus} bus)…`);
+    if (opts.deploy === 'processes') {
+      deployment = await spawnServices(kafka, root.pemFile, path.join(dir, 'data'), log);
+    } else {
+      const pipeline: Pipeline = await startPipeline(
+        kafka === undefined ? { ekRoots: [root.pemFile] } : { kafka, ekRoots: [root.pemFile] },
+      );
+      deployment = { clients: pipeline.clients, store: pipeline.store, stop: () => pipeline.stop() };
+    }
+    const collector = deployment.clients.collector;
+    const events = uefiBoot();
+    const eventLog = buildLog(events);
+    const pcrs = expectedPcrs(events).get('sha256')!;
+
+    log(`enrolling ${opts.hosts} software hosts…`);
+    const hosts = Array.from({ length: opts.hosts }, () => new SoftwareHost(root));
+    await pool(hosts, 8, async (h) => {
+      await h.enroll(collector);
+    });
+    const first = hosts[0]!;
+    const refused = await first.attest(collector, pcrs, eventLog);
+    if (refused.result !== 'refused') throw new Error('expected NO_POLICY before any golden set');
+    await unary((cb) =>
+      deployment!.clients.policy.Capture(
+        { hostId: first.hostId, activate: true, description: 'fleet bench' },
+        callOptions(),
+        cb,
+      ),
+    );
+    // Warm-up: every host attests once (connections, JIT, consumer assignments).
+    await pool(hosts, 16, async (h) => {
+      const r = await h.attest(collector, pcrs, eventLog);
+      if (r.result !== 'certificate') throw new Error(`warm-up refused: ${JSON.stringify(r.refused)}`);
+    });
+
+    const results: PhaseResult[] = [];
+    for (const phase of opts.phases) {
+      log(`phase ${phase.rate === 'max' ? 'max' : `${phase.rate}/s`} for ${phase.durationS} s…`);
+      const idle = [...hosts];
+      const latencies: number[] = [];
+      let issued = 0;
+      let refusedCount = 0;
+      let errors = 0;
+      let started = 0;
+      let skipped = 0;
+      const inflight = new Set<Promise<void>>();
+      const one = (h: SoftwareHost): Promise<void> => {
+        started++;
+        const t0 = performance.now();
+        const p = h
+          .attest(collector, pcrs, eventLog)
+          .then((r: AttestResponse__Output) => {
+            latencies.push(performance.now() - t0);
+            if (r.result === 'certificate') issued++;
+            else refusedCount++;
+          })
+          .catch(() => {
+            errors++;
+          })
+          .finally(() => {
+            idle.push(h);
+            inflight.delete(p);
+          });
+        inflight.add(p);
+        return p;
+      };
+      const t0 = performance.now();
+      const endAt = t0 + phase.durationS * 1000;
+      if (phase.rate === 'max') {
+        const workers = Math.min(opts.concurrency, hosts.length);
+        await Promise.all(
+          Array.from({ length: workers }, async () => {
+            while (performance.now() < endAt) {
+              const h = idle.shift();
+              if (h === undefined) {
+                await sleep(1);
+                continue;
+              }
+              await one(h);
+            }
+          }),
+        );
+      } else {
+        // Open loop: attestation i is offered at t0 + i/rate, whether or not earlier ones finished.
+        const rate = phase.rate;
+        const total = Math.round(rate * phase.durationS);
+        while (started + skipped < total) {
+          const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate) + 1);
+          while (started + skipped < due) {
+            const h = idle.shift();
+            if (h === undefined) skipped++;
+            else void one(h);
+          }
+          await sleep(2);
+        }
+      }
+      const elapsed = (performance.now() - t0) / 1000;
+      await Promise.all(inflight);
+      latencies.sort((a, b) => a - b);
+      results.push({
+        offered:
+          phase.rate === 'max'
+            ? `max (${Math.min(opts.concurrency, hosts.length)} at once)`
+            : `${phase.rate}/s`,
+        durationS: Math.round(elapsed * 10) / 10,
+        started,
+        issued,
+        refused: refusedCount,
+        errors,
+        skipped,
+        perSecond: Math.round((issued / elapsed) * 10) / 10,
+        p50Ms: Math.round(percentile(latencies, 50) * 10) / 10,
+        p99Ms: Math.round(percentile(latencies, 99) * 10) / 10,
+        maxMs: Math.round((latencies.at(-1) ?? Number.NaN) * 10) / 10,
+      });
+    }
+    return {
+      deploy: opts.deploy,
+      bus: opts.bus,
+      store: deployment.store,
+      hosts: opts.hosts,
+      cpus: os.availableParallelism(),
+      phases: results,
+    };
+  } finally {
+    await deployment?.stop().catch((err: unknown) => log(`stopping the services: ${String(err)}`));
+    await kafka?.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export function formatReport(r: FleetReport): string {
+  const head = [
+    'offered',
+    'seconds',
+    'issued/s',
+    'p50 ms',
+    'p99 ms',
+    'max ms',
+    'issued',
+    'refused',
+    'errors',
+    'skipped',
+  ];
+  const rows = r.phases.map((p) => [
+    p.offered,
+    String(p.durationS),
+    String(p.perSecond),
+    String(p.p50Ms),
+    String(p.p99Ms),
+    String(p.maxMs),
+    String(p.issued),
+    String(p.refused),
+    String(p.errors),
+    String(p.skipped),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [
+    `fleet bench: ${r.hosts} software hosts, services as ${r.deploy} on a ${r.bus} bus, store ${r.store}, ${r.cpus} CPUs`,
+    line(head),
+    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+    ...rows.map(line),
+  ].join('\n');
+}
+
+function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      hosts: { type: 'string', default: '200' },
+      rates: { type: 'string', default: '100,500,max' },
+      duration: { type: 'string', default: '15' },
+      concurrency: { type: 'string', default: '64' },
+      deploy: { type: 'string', default: 'processes' },
+      bus: { type: 'string', default: 'kafka' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const int = (name: string, v: string, min: number, max: number) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new Error(`--${name} must be an integer ${min}..${max}`);
+    return n;
+  };
+  const durationS = int('duration', values.duration, 1, 600);
+  const phases = values.rates.split(',').map((r): Phase => {
+    const t = r.trim();
+    return { rate: t === 'max' ? 'max' : int('rates', t, 1, 100_000), durationS };
+  });
+  if (values.deploy !== 'processes' && values.deploy !== 'in-process')
+    throw new Error('--deploy processes|in-process');
+  if (values.bus !== 'kafka' && values.bus !== 'in-process') throw new Error('--bus kafka|in-process');
+  if (values.deploy === 'processes' && values.bus === 'in-process')
+    throw new Error('separate processes need the Kafka bus (--bus kafka)');
+  return {
+    hosts: int('hosts', values.hosts, 1, 100_000),
+    phases,
+    concurrency: int('concurrency', values.concurrency, 1, 10_000),
+    deploy: values.deploy,
+    bus: values.bus,
+    json: values.json,
+  };
+}
+
+if (import.meta.main) {
+  try {
+    const opts = parseCli(process.argv.slice(2));
+    const report = await runFleetBench(opts);
+    process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatReport(report)}\n`);
+  } catch (err) {
+    process.stderr.write(`fleet-bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}
