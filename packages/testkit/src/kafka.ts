@@ -53,6 +53,8 @@ export interface KafkaBroker {
   dir: string;
   /** The pinned Apache Kafka version that is running. */
   version: string;
+  /** Stops and starts the same broker (same directory, ports and data), as an operator's restart would. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -118,8 +120,8 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroke
     const port = await freePort();
     let controllerPort = await freePort();
     while (controllerPort === port) controllerPort = await freePort();
-    try {
-      await new Promise<void>((resolve, reject) => {
+    const start = () =>
+      new Promise<number>((resolve, reject) => {
         execFile(
           SCRIPT,
           ['start', dir, String(port), String(controllerPort)],
@@ -129,17 +131,19 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroke
           },
           (error, _stdout, stderr) => {
             if (error) reject(new Error(`Kafka did not start: ${String(stderr).trim().slice(-3000)}`));
-            else resolve();
+            else resolve(Number(readFileSync(path.join(dir, 'kafka.pid'), 'utf8').trim()));
           },
         );
       });
+    let pid: number;
+    try {
+      pid = await start();
     } catch (error) {
       lastError = error;
       await script(['stop', dir], 40_000).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
       continue;
     }
-    const pid = Number(readFileSync(path.join(dir, 'kafka.pid'), 'utf8').trim());
     installReaper();
     running.add(pid);
     let stopped = false;
@@ -150,6 +154,13 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroke
       controllerPort,
       dir,
       version,
+      async restart() {
+        if (stopped) throw new Error('the broker was stopped');
+        await script(['stop', dir], 40_000);
+        running.delete(pid);
+        pid = await start();
+        running.add(pid);
+      },
       async stop() {
         if (stopped) return;
         stopped = true;

@@ -56,6 +56,10 @@ test('startKafka: a KRaft broker on loopback answers ApiVersions; stop frees the
     assert.equal(reply.errorCode, 0);
     for (const key of [0, 1, 3, 8, 11]) assert.ok(reply.keys.includes(key), `API key ${key} offered`);
     assert.equal(await isPortFree(kafka.port), false);
+    const restarted = Date.now();
+    await kafka.restart();
+    assert.equal((await apiVersions(kafka.host, kafka.port)).errorCode, 0, 'answers again after a restart');
+    console.log(`# restart in ${Date.now() - restarted} ms`);
     console.log(`# kafka ${kafka.version} ready in ${startMs} ms`);
   } finally {
     await kafka.stop();
