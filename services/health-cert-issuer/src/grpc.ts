@@ -218,7 +218,7 @@ function unary<Req, Res>(
 
 export function grpcHandlers(deps: HandlerDeps): HealthCertIssuerServiceHandlers {
   const { issuer, logger } = deps;
-  const now = deps.now ?? (() => new Date());
+  const now = deps.now ?? (() => issuer.now());
   return {
     CheckHost: unary(logger, 'CheckHost', async (call) => {
       const hostId = checkHostId(call.request.hostId);

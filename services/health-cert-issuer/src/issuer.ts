@@ -111,7 +111,8 @@ export class Issuer {
   private readonly validitySeconds: number;
   private readonly backdateSeconds: number;
   private readonly crlValiditySeconds: number;
-  private readonly now: () => Date;
+  /** The issuer's clock (injected in tests); every "now" of the service comes from it. */
+  readonly now: () => Date;
   private crlCache: { fingerprint: string; crl: CurrentCrl } | undefined;
   private crlBuilding: Promise<CurrentCrl> | undefined;
 

@@ -1,0 +1,229 @@
+// Fleet state over time (a controlled clock): expiry reaches CheckHost and WatchFleet; certificates
+// listed and paged; operator revocation authenticated and audited.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { InProcessBus } from '@hostgate/bus';
+import { createCa } from '@hostgate/health-cert';
+import {
+  type CheckHostResponse__Output,
+  encodeVerdict,
+  type ListCertificatesResponse__Output,
+  loadHostgateProtos,
+  type RevokeHostResponse__Output,
+  SERVICE_NAMES,
+  type WatchFleetResponse__Output,
+} from '@hostgate/protos';
+import { openEmbeddedPostgres, startGrpcServer } from '@hostgate/service-runtime';
+import { FleetHub, handlers, Issuer, migrations } from '../src/index.ts';
+import { call, hostKeys, silentLogger, verdict } from './harness.ts';
+
+const T0 = new Date('2026-11-25T12:00:00Z');
+
+async function setup(t: TestContext, adminToken?: string) {
+  const embedded = await openEmbeddedPostgres(undefined);
+  t.after(() => embedded.close());
+  const db = embedded.db('health_cert_issuer');
+  await db.migrate(migrations);
+  const bus = new InProcessBus();
+  t.after(() => bus.close());
+  const clock = { now: T0 };
+  const hub = new FleetHub();
+  const ca = createCa({ commonName: 'Fleet Test CA', notBefore: new Date('2026-01-01T00:00:00Z') });
+  const issuer = new Issuer({
+    db,
+    bus,
+    logger: silentLogger,
+    ca,
+    hub,
+    validitySeconds: 3600,
+    backdateSeconds: 0,
+    crlValiditySeconds: 600,
+    now: () => clock.now,
+  });
+  const protos = loadHostgateProtos();
+  const server = await startGrpcServer({
+    address: '127.0.0.1:0',
+    logger: silentLogger,
+    services: [
+      {
+        name: SERVICE_NAMES.healthCertIssuer,
+        definition: protos.HealthCertIssuerService.service,
+        implementation: handlers({ logger: silentLogger, bus, db, issuer, hub, adminToken }),
+      },
+    ],
+  });
+  server.setServing(true);
+  t.after(() => server.shutdown(0));
+  const client = new protos.HealthCertIssuerService(server.address, grpc.credentials.createInsecure());
+  t.after(() => client.close());
+  const judge = async (hostId: string, pass: boolean) => {
+    const v = verdict({
+      hostId,
+      keys: hostKeys(),
+      pass,
+      refusals: pass ? [] : [{ code: 'DBX_INCOMPLETE', message: 'dbx lacks 3 entries', details: {} }],
+    });
+    await issuer.handleVerdict({ key: hostId, value: encodeVerdict(v), headers: {} });
+    return v;
+  };
+  return { db, issuer, hub, clock, client, judge };
+}
+
+test('an expired certificate makes the host unhealthy: CheckHost at once, WatchFleet EXPIRED on the sweep', async (t) => {
+  const s = await setup(t);
+  await s.judge('host-exp', true);
+  await s.judge('host-other', true);
+  const watch = s.client.WatchFleet({ hostIds: ['host-exp'], includeSnapshot: true });
+  t.after(() => watch.cancel());
+  watch.on('error', () => {});
+  const seen: WatchFleetResponse__Output[] = [];
+  watch.on('data', (m: WatchFleetResponse__Output) => seen.push(m));
+  const until = async (n: number) => {
+    const deadline = Date.now() + 5000;
+    while (seen.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(seen.length, n);
+  };
+  await until(1);
+  // Only the host asked for.
+  assert.equal(seen[0]!.status!.hostId, 'host-exp');
+  assert.equal(seen[0]!.snapshotComplete, true);
+
+  s.clock.now = new Date(T0.getTime() + 3599_000);
+  assert.equal(await s.issuer.sweepExpired(), 0);
+  let status = (await call<unknown, CheckHostResponse__Output>(s.client, 'CheckHost', { hostId: 'host-exp' }))
+    .status!;
+  assert.equal(status.health, 'HOST_HEALTH_HEALTHY');
+
+  s.clock.now = new Date(T0.getTime() + 3600_000);
+  // Before any sweep: an expired certificate is never reported healthy.
+  status = (await call<unknown, CheckHostResponse__Output>(s.client, 'CheckHost', { hostId: 'host-exp' }))
+    .status!;
+  assert.equal(status.health, 'HOST_HEALTH_UNHEALTHY');
+  assert.match(status.reason, /expired/);
+  assert.equal(await s.issuer.sweepExpired(), 2);
+  await until(2);
+  assert.equal(seen[1]!.cause, 'FLEET_CHANGE_CAUSE_EXPIRED');
+  assert.equal(seen[1]!.status!.health, 'HOST_HEALTH_UNHEALTHY');
+  assert.equal(await s.issuer.sweepExpired(), 0);
+  // Re-attesting makes it healthy again.
+  await s.judge('host-exp', true);
+  await until(3);
+  assert.equal(seen[2]!.cause, 'FLEET_CHANGE_CAUSE_ISSUED');
+});
+
+test('WatchFleet on an empty fleet sends one snapshot_complete message with no status', async (t) => {
+  const s = await setup(t);
+  const watch = s.client.WatchFleet({ hostIds: [], includeSnapshot: true });
+  t.after(() => watch.cancel());
+  watch.on('error', () => {});
+  const first = await new Promise<WatchFleetResponse__Output>((resolve) => watch.once('data', resolve));
+  assert.equal(first.snapshotComplete, true);
+  assert.equal(first.status, null);
+});
+
+test('ListCertificates pages newest first and filters by host and status', async (t) => {
+  const s = await setup(t);
+  for (let i = 0; i < 5; i++) {
+    s.clock.now = new Date(T0.getTime() + i * 1000);
+    await s.judge(`host-${i % 2}`, true);
+  }
+  s.clock.now = new Date(T0.getTime() + 10_000);
+  await s.judge('host-0', false); // revokes host-0's three live certificates
+  const serials: string[] = [];
+  let token = '';
+  do {
+    const page = await call<unknown, ListCertificatesResponse__Output>(s.client, 'ListCertificates', {
+      pageSize: 2,
+      pageToken: token,
+    });
+    assert.ok(page.certificates.length <= 2);
+    serials.push(...page.certificates.map((c) => c.serial));
+    token = page.nextPageToken;
+  } while (token !== '');
+  assert.equal(serials.length, 5);
+  assert.equal(new Set(serials).size, 5);
+  const all = await call<unknown, ListCertificatesResponse__Output>(s.client, 'ListCertificates', {});
+  assert.deepEqual(
+    all.certificates.map((c) => c.serial),
+    serials,
+  );
+  const times = all.certificates.map((c) => Number(c.notBefore!.seconds));
+  assert.deepEqual(
+    times,
+    [...times].sort((a, b) => b - a),
+  );
+  const revoked = await call<unknown, ListCertificatesResponse__Output>(s.client, 'ListCertificates', {
+    status: 'CERTIFICATE_STATUS_REVOKED',
+  });
+  assert.equal(revoked.certificates.length, 3);
+  for (const c of revoked.certificates) {
+    assert.equal(c.hostId, 'host-0');
+    assert.match(c.revocationReason, /refused: DBX_INCOMPLETE/);
+  }
+  const valid1 = await call<unknown, ListCertificatesResponse__Output>(s.client, 'ListCertificates', {
+    hostId: 'host-1',
+    status: 'CERTIFICATE_STATUS_VALID',
+  });
+  assert.equal(valid1.certificates.length, 2);
+  s.clock.now = new Date(T0.getTime() + 7200_000);
+  const expired = await call<unknown, ListCertificatesResponse__Output>(s.client, 'ListCertificates', {
+    status: 'CERTIFICATE_STATUS_EXPIRED',
+  });
+  assert.equal(expired.certificates.length, 2);
+  await assert.rejects(call(s.client, 'ListCertificates', { pageToken: 'not-a-token' }), {
+    code: grpc.status.INVALID_ARGUMENT,
+  });
+  await assert.rejects(call(s.client, 'ListCertificates', { pageSize: 1001 }), {
+    code: grpc.status.INVALID_ARGUMENT,
+  });
+});
+
+test('RevokeHost needs the admin token, names the actor, is audited and revokes every live certificate', async (t) => {
+  const s = await setup(t, 'tok-123');
+  await s.judge('host-r', true);
+  s.clock.now = new Date(T0.getTime() + 1000);
+  await s.judge('host-r', true);
+  const request = { hostId: 'host-r', reason: 'disk replaced' };
+  await assert.rejects(call(s.client, 'RevokeHost', request), { code: grpc.status.UNAUTHENTICATED });
+  const wrong = new grpc.Metadata();
+  wrong.set('authorization', 'Bearer tok-124');
+  await assert.rejects(call(s.client, 'RevokeHost', request, wrong), { code: grpc.status.UNAUTHENTICATED });
+  const md = new grpc.Metadata();
+  md.set('authorization', 'Bearer tok-123');
+  md.set('x-hostgate-actor', 'bob');
+  await assert.rejects(call(s.client, 'RevokeHost', { hostId: 'host-r', reason: '' }, md), {
+    code: grpc.status.INVALID_ARGUMENT,
+  });
+  const res = await call<unknown, RevokeHostResponse__Output>(s.client, 'RevokeHost', request, md);
+  assert.equal(res.serials.length, 2);
+  const again = await call<unknown, RevokeHostResponse__Output>(s.client, 'RevokeHost', request, md);
+  assert.deepEqual(again.serials, []);
+  const { rows } = await s.db.query<{
+    actor: string;
+    action: string;
+    host_id: string;
+    detail: { reason: string; serials: string[] };
+  }>('SELECT actor, action, host_id, detail FROM audit_log ORDER BY id');
+  assert.equal(rows.length, 2);
+  assert.equal(rows[0]!.actor, 'bob');
+  assert.equal(rows[0]!.action, 'revoke-host');
+  assert.equal(rows[0]!.detail.reason, 'disk replaced');
+  assert.deepEqual([...rows[0]!.detail.serials].sort(), [...res.serials].sort());
+  const status = (await call<unknown, CheckHostResponse__Output>(s.client, 'CheckHost', { hostId: 'host-r' }))
+    .status!;
+  assert.equal(status.health, 'HOST_HEALTH_UNHEALTHY');
+  assert.match(status.reason, /revoked by bob: disk replaced/);
+});
+
+test('without an admin token RevokeHost is accepted from loopback, with the peer as actor', async (t) => {
+  const s = await setup(t);
+  await s.judge('host-l', true);
+  const res = await call<unknown, RevokeHostResponse__Output>(s.client, 'RevokeHost', {
+    hostId: 'host-l',
+    reason: 'test',
+  });
+  assert.equal(res.serials.length, 1);
+  const { rows } = await s.db.query<{ actor: string }>('SELECT actor FROM audit_log');
+  assert.match(rows[0]!.actor, /^local@(ipv4:)?127\.0\.0\.1:\d+$/);
+});
