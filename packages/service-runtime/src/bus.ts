@@ -10,25 +10,27 @@ export function parseBrokers(raw: string): string[] {
     .filter((b) => b !== '');
 }
 
-type KafkaBusConstructor = new (options: { brokers: string[]; clientId?: string }) => Bus;
-
+/**
+ * Kafka when `kafkaBrokers` names any broker, else a new in-process bus. `inProcessExpected`
+ * (the all-in-one) silences the warning that a lone process's in-process bus reaches nobody.
+ */
 export async function openServiceBus(
   service: string,
   kafkaBrokers: string | undefined,
   logger: Logger,
+  opts: { inProcessExpected?: boolean } = {},
 ): Promise<Bus> {
-  const bus: Record<string, unknown> = await import('@hostgate/bus');
+  // Loaded when the first bus is opened, not when the runtime is imported.
+  const { InProcessBus, KafkaBus } = await import('@hostgate/bus');
   const brokers = parseBrokers(kafkaBrokers ?? '');
   if (brokers.length > 0) {
-    // Looked up by name: the Kafka client loads only in processes configured for Kafka.
-    const KafkaBus = bus['KafkaBus'] as KafkaBusConstructor | undefined;
-    if (KafkaBus === undefined) throw new Error('KAFKA_BROKERS is set but @hostgate/bus has no KafkaBus');
     logger.info({ brokers }, 'bus: Apache Kafka');
     return new KafkaBus({ brokers, clientId: `hostgate-${service}` });
   }
-  logger.warn(
-    'bus: in-process (KAFKA_BROKERS unset) — this process will not exchange messages with other processes',
-  );
-  const InProcessBus = bus['InProcessBus'] as new () => Bus;
+  if (opts.inProcessExpected) logger.info('bus: in-process');
+  else
+    logger.warn(
+      'bus: in-process (KAFKA_BROKERS unset) — this process exchanges no messages with other processes',
+    );
   return new InProcessBus();
 }

@@ -1,8 +1,10 @@
 // Embedded PostgreSQL (PGlite, WebAssembly) for `npm start` and tests: no server to run.
-// One PGlite instance costs ~0.5 s to open and several hundred MB of address space, so the
-// all-in-one process opens one and hands each service a schema-scoped view of it.
+// One PGlite instance costs ~0.5 s to open (seconds more for a new folder's initdb, see
+// pglite-template.ts) and several hundred MB of address space, so the all-in-one process
+// opens one and hands each service a schema-scoped view of it.
 import { mkdir } from 'node:fs/promises';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { needsInitdb, seedFromTemplate } from './pglite-template.ts';
 import {
   applyMigrations,
   checkSchemaName,
@@ -37,9 +39,23 @@ export interface EmbeddedPostgres {
   close(): Promise<void>;
 }
 
+export interface EmbeddedOptions {
+  /** Seed a new data folder from the per-user initialised template (default true). */
+  useTemplate?: boolean;
+  /** Where the template lives (default `$XDG_CACHE_HOME/hostgate` or `~/.cache/hostgate`). */
+  cacheDir?: string;
+}
+
 /** Opens (creating on first use) a PGlite data folder; undefined keeps everything in memory. */
-export async function openEmbeddedPostgres(dataDir: string | undefined): Promise<EmbeddedPostgres> {
-  if (dataDir !== undefined) await mkdir(dataDir, { recursive: true });
+export async function openEmbeddedPostgres(
+  dataDir: string | undefined,
+  opts: EmbeddedOptions = {},
+): Promise<EmbeddedPostgres> {
+  if (dataDir !== undefined) {
+    if ((opts.useTemplate ?? true) && (await needsInitdb(dataDir)))
+      await seedFromTemplate(dataDir, opts.cacheDir);
+    await mkdir(dataDir, { recursive: true });
+  }
   // int8 always as bigint (PGlite's default switches to number for small values), as in db-postgres.
   const pg = await PGlite.create(dataDir, { parsers: { [INT8_OID]: (v: string) => BigInt(v) } });
   let closed = false;
@@ -81,8 +97,12 @@ export async function openEmbeddedPostgres(dataDir: string | undefined): Promise
 }
 
 /** A standalone embedded Db that owns its PGlite instance (closing the Db closes it). */
-export async function openPgliteDb(dataDir: string | undefined, schema: string): Promise<Db> {
-  const embedded = await openEmbeddedPostgres(dataDir);
+export async function openPgliteDb(
+  dataDir: string | undefined,
+  schema: string,
+  opts: EmbeddedOptions = {},
+): Promise<Db> {
+  const embedded = await openEmbeddedPostgres(dataDir, opts);
   const view = embedded.db(schema);
   return {
     ...view,

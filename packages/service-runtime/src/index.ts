@@ -51,7 +51,13 @@ export {
   type Queryable,
   schemaForService,
 } from './db.ts';
-export { type EmbeddedPostgres, openEmbeddedPostgres, openPgliteDb } from './db-pglite.ts';
+export {
+  type EmbeddedOptions,
+  type EmbeddedPostgres,
+  openEmbeddedPostgres,
+  openPgliteDb,
+} from './db-pglite.ts';
+export { defaultCacheDir, seedFromTemplate } from './pglite-template.ts';
 export { openPostgresDb, type PostgresOptions } from './db-postgres.ts';
 export {
   type CommonConfig,

@@ -2,11 +2,18 @@
 // DATABASE_URL is set; each test gets its own schema and drops it afterwards.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestSchema, postgresMissing } from '@hostgate/testkit/postgres';
-import { type Db, DbError, openEmbeddedPostgres, openPgliteDb, openPostgresDb } from '../src/index.ts';
+import {
+  type Db,
+  DbError,
+  openEmbeddedPostgres,
+  openPgliteDb,
+  openPostgresDb,
+  seedFromTemplate,
+} from '../src/index.ts';
 
 const pgSkip = postgresMissing() ?? false;
 
@@ -194,4 +201,30 @@ test('postgres: replicas migrating at once apply each migration exactly once', {
 test('postgres: an unreachable server fails at open, not at first query', async () => {
   // Port 1 on loopback: nothing listens there.
   await assert.rejects(openPostgresDb('postgres://postgres@127.0.0.1:1/test', 'svc'), /ECONNREFUSED|connect/);
+});
+
+test('pglite: new data folders are seeded from one initialised template per cache', async (t) => {
+  const base = await mkdtemp(path.join(os.tmpdir(), 'hostgate-tpl-'));
+  t.after(() => rm(base, { recursive: true, force: true }));
+  const cacheDir = path.join(base, 'cache');
+  const first = await openPgliteDb(path.join(base, 'a'), 'svc', { cacheDir });
+  await first.migrate(migrations);
+  await first.query("INSERT INTO hosts (id, boots) VALUES ('only-in-a', 1)");
+  await first.close();
+  const templates = await readdir(cacheDir);
+  assert.equal(templates.length, 1, templates.join());
+  assert.match(templates[0] ?? '', /^pglite-.+-template$/);
+  // A second folder starts from the pristine template, not from folder a.
+  assert.equal(await seedFromTemplate(path.join(base, 'b'), cacheDir), true);
+  assert.equal(
+    await seedFromTemplate(path.join(base, 'a'), cacheDir),
+    false,
+    'a non-empty folder is never replaced',
+  );
+  const t0 = Date.now();
+  const second = await openPgliteDb(path.join(base, 'b'), 'svc', { cacheDir });
+  t.diagnostic(`seeded open took ${Date.now() - t0} ms`);
+  t.after(() => second.close());
+  assert.deepEqual(await second.migrate(migrations), ['0001_hosts', '0002_hosts_seen']);
+  assert.equal((await second.query('SELECT * FROM hosts')).rows.length, 0);
 });

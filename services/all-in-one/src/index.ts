@@ -1,1 +1,1 @@
-export {};
+export { type AllInOne, type AllInOneOptions, startAllInOne } from './all-in-one.ts';
