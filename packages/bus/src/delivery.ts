@@ -1,7 +1,8 @@
 import { runInTraceContext } from './trace.ts';
-import { type BusHeaders, type BusMessage, DLQ_HEADERS, type SubscribeOptions } from './types.ts';
+import { BusError, type BusHeaders, type BusMessage, DLQ_HEADERS, type SubscribeOptions } from './types.ts';
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
+export const DEFAULT_HANDLER_TIMEOUT_MS = 60_000;
 const MAX_REASON_LENGTH = 1024;
 
 export function defaultRetryDelayMs(attempt: number): number {
@@ -39,13 +40,27 @@ export async function deliver(
 ): Promise<DeliveryOutcome> {
   const maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
   const delay = options.retryDelayMs ?? defaultRetryDelayMs;
+  const timeoutMs = options.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
   let lastError: unknown;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     if (signal.aborted) return { kind: 'aborted' };
+    const timedOut = new AbortController();
+    const attemptSignal = AbortSignal.any([signal, timedOut.signal]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        const error = new BusError('BUS_HANDLER_TIMEOUT', `handler did not settle within ${timeoutMs} ms`);
+        timedOut.abort(error);
+        reject(error);
+      }, timeoutMs);
+    });
     try {
-      await runInTraceContext(message.headers, () =>
-        options.handler({ ...message, headers: { ...message.headers }, attempt, signal }),
-      );
+      await Promise.race([
+        runInTraceContext(message.headers, () =>
+          options.handler({ ...message, headers: { ...message.headers }, attempt, signal: attemptSignal }),
+        ),
+        timeout,
+      ]);
       return signal.aborted ? { kind: 'aborted' } : { kind: 'handled' };
     } catch (error) {
       lastError = error;
@@ -56,6 +71,8 @@ export async function deliver(
         offset: message.offset,
       });
       if (attempt < maxAttempts) await sleep(delay(attempt), signal);
+    } finally {
+      clearTimeout(timer);
     }
   }
   return { kind: 'failed', error: lastError, attempts: maxAttempts };

@@ -14,9 +14,10 @@ export interface BusMessage {
   /** 1 on first delivery to this subscription, then 2, 3… while the handler keeps failing. */
   attempt: number;
   /**
-   * Aborted when this delivery stopped counting: the subscription was closed without
-   * draining, or the partition moved to another group member. A handler that sees it
-   * aborted should stop: the message will be delivered again, to whoever holds it next.
+   * Aborted when this attempt stopped counting: it ran past `handlerTimeoutMs` (it will be
+   * retried), the subscription was closed without draining, or the partition moved to another
+   * group member (it will be delivered again, to whoever holds it next). A handler that sees
+   * it aborted should stop.
    */
   signal: AbortSignal;
 }
@@ -32,6 +33,11 @@ export interface SubscribeOptions {
   maxAttempts?: number;
   /** Dead-letter topic (default `<topic>.dlq`). */
   dlqTopic?: string;
+  /**
+   * An attempt that has not settled after this many ms fails with BUS_HANDLER_TIMEOUT and its
+   * signal aborts (default 60 s): a hung handler must not hold its partition forever.
+   */
+  handlerTimeoutMs?: number;
   /** Delay before retry n (1-based) in ms (default 100·2^(n-1), at most 5 s). */
   retryDelayMs?: (attempt: number) => number;
   /** Called after the group's position in a partition moved to `offset` (the next to read). */

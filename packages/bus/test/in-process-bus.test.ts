@@ -124,6 +124,34 @@ describe('InProcessBus', () => {
     await bus.close();
   });
 
+  test('an attempt that hangs past handlerTimeoutMs is aborted and retried; the partition moves on', async () => {
+    const bus = new InProcessBus({ partitions: 1 });
+    const signals: AbortSignal[] = [];
+    const handled: string[] = [];
+    const errors: unknown[] = [];
+    const sub = await bus.subscribe({
+      topic: 't',
+      group: 'g',
+      handlerTimeoutMs: 50,
+      retryDelayMs: () => 0,
+      onError: (error) => errors.push(error),
+      handler: async (m) => {
+        signals.push(m.signal);
+        if (dec(m.value) === 'hangs-once' && m.attempt === 1) await new Promise(() => {});
+        handled.push(`${dec(m.value)}#${m.attempt}`);
+      },
+    });
+    await bus.publish('t', 'h', enc('hangs-once'));
+    await bus.publish('t', 'h', enc('next'));
+    await until(() => handled.length === 2);
+    assert.deepEqual(handled, ['hangs-once#2', 'next#1']);
+    assert.equal(signals[0]!.aborted, true, 'the hung attempt saw its signal abort');
+    assert.equal(signals[1]!.aborted, false);
+    assert.equal((errors[0] as { code?: string }).code, 'BUS_HANDLER_TIMEOUT');
+    await sub.close();
+    await bus.close();
+  });
+
   test('a handler that fails now and then loses nothing and dead-letters nothing', async () => {
     const bus = new InProcessBus({ partitions: 3 });
     const done = new Set<string>();

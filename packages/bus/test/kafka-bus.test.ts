@@ -373,6 +373,44 @@ describe('KafkaBus on a real broker', { skip, timeout: 240_000 }, () => {
     );
   });
 
+  test('a consumer stream torn down by the client is started again from the commits; nothing is lost', {
+    timeout: 60_000,
+  }, async () => {
+    const topic = 'hostgate.stream-restart.v1';
+    const bus = newBus('stream-restart');
+    const ledger = new Ledger();
+    const errors: unknown[] = [];
+    const sub = await bus.subscribe({
+      topic,
+      group: 'g',
+      handler: async (m) => ledger.delivered('member', m.partition, m.offset, dec.decode(m.value)),
+      onCommit: (c) => ledger.commit(c.partition, c.offset),
+      onError: (error) => errors.push(error),
+    });
+    const sent: string[] = [];
+    const send = async (prefix: string) => {
+      for (let i = 0; i < 200; i++) {
+        sent.push(`${prefix}-${i}`);
+        await bus.publish(topic, `host-${i % 10}`, enc.encode(`${prefix}-${i}`));
+      }
+    };
+    await send('a');
+    await until('the first batch', () => ledger.ids().size === 200);
+    // What @platformatic/kafka does when a commit needs a group rejoin: destroy the stream.
+    (sub as unknown as { stream: { destroy(error: Error): void } }).stream.destroy(
+      new Error('simulated rejoin'),
+    );
+    await send('b');
+    await until('the second batch', () => ledger.ids().size === 400);
+    await sub.close();
+    assert.deepEqual([...ledger.ids()].sort(), [...sent].sort());
+    ledger.assertClean();
+    assert.ok(
+      errors.some((e) => e instanceof Error && e.message === 'simulated rejoin'),
+      'the teardown was reported',
+    );
+  });
+
   test('several buses creating the same topics at once all succeed', { timeout: 30_000 }, async () => {
     const racers = Array.from({ length: 4 }, (_, i) => newBus(`racer-${i}`));
     const topics = ['hostgate.race-a.v1', 'hostgate.race-b.v1', 'hostgate.race-b.v1.dlq'];
