@@ -12,13 +12,15 @@ export const SERVICES = [
   { name: 'health-cert-issuer', address: '127.0.0.1:50054', env: 'HOSTGATE_HEALTH_CERT_ISSUER_ADDRESS' },
 ] as const;
 
-const USAGE = `usage: hostgate health [--json] [--timeout-ms MS] [--server-<service> HOST:PORT]...
+const USAGE = `usage: hostgate health [--json] [--timeout-ms MS] [--only SERVICE[,SERVICE]] [--server-<service> HOST:PORT]...
 
   Calls grpc.health.v1 Check on each service and prints its status; exit 0 when every
   one is SERVING, 1 otherwise.
 
   --json                 one object: {"services":[{"name","address","status"}],"ok":bool}
   --timeout-ms MS        per-service deadline (default 2000)
+  --only LIST            check only these services (comma-separated names), e.g. in a
+                         container's own health probe
 ${SERVICES.map((s) => `  --server-${s.name.padEnd(19)} default ${s.address}, or $${s.env}`).join('\n')}
 
   A listening address of 0.0.0.0 / [::] is checked on the matching loopback address.`;
@@ -39,6 +41,7 @@ export const command: Command = async (argv) => {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
     json: { type: 'boolean' },
     'timeout-ms': { type: 'string' },
+    only: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   };
   for (const s of SERVICES) options[`server-${s.name}`] = { type: 'string' };
@@ -61,7 +64,18 @@ export const command: Command = async (argv) => {
       );
     timeoutMs = Number(rawTimeout);
   }
-  const targets = SERVICES.map((s) => {
+  let selected: readonly (typeof SERVICES)[number][] = SERVICES;
+  const only = values['only'];
+  if (typeof only === 'string') {
+    const names = only.split(',').map((n) => n.trim());
+    const unknown = names.filter((n) => !SERVICES.some((s) => s.name === n));
+    if (unknown.length > 0 || names.length === 0)
+      throw new CliUsageError(
+        `--only: unknown service ${JSON.stringify(unknown.join(',').slice(0, 100))} (known: ${SERVICES.map((s) => s.name).join(', ')})`,
+      );
+    selected = SERVICES.filter((s) => names.includes(s.name));
+  }
+  const targets = selected.map((s) => {
     const flag = values[`server-${s.name}`];
     if (typeof flag === 'string') return { name: s.name, address: checkAddress(flag, `--server-${s.name}`) };
     const fromEnv = process.env[s.env];
