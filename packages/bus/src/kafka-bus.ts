@@ -38,6 +38,8 @@ export interface KafkaBusOptions {
 
 type KafkaMessage = Message<string, Buffer, string, string>;
 
+const DRAIN_TIMEOUT_MS = 30_000;
+
 function headersOf(message: KafkaMessage): BusHeaders {
   const out: BusHeaders = {};
   for (const [key, value] of message.headers) {
@@ -370,11 +372,15 @@ class KafkaSubscription implements Subscription {
     this.stopping = true;
     this.stream?.pause();
     if (drain) {
-      // Handlers in hand finish and commit; queued messages are skipped (uncommitted).
-      await Promise.all([...this.partitions.values()].map((state) => state.chain));
-    } else {
-      this.abortAll.abort(new BusError('BUS_ABORTED', 'subscription closed without draining'));
+      // Handlers in hand finish and commit; queued messages are skipped (uncommitted). A drain
+      // stuck on a dead broker (a dead-letter write retrying) gives up after a bound.
+      const drained = Promise.all([...this.partitions.values()].map((state) => state.chain));
+      const bound = new AbortController();
+      await Promise.race([drained, sleep(DRAIN_TIMEOUT_MS, bound.signal)]);
+      bound.abort();
     }
+    // Whatever is still running now is abandoned uncommitted.
+    this.abortAll.abort(new BusError('BUS_ABORTED', 'subscription closed without draining'));
     try {
       await this.stream?.close();
     } finally {
