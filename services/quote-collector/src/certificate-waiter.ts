@@ -21,7 +21,8 @@ export class CertificateWaiter {
   constructor(opts: { store: QuoteCollectorStore; now?: () => number; pollMs?: number }) {
     this.store = opts.store;
     this.now = opts.now ?? Date.now;
-    this.pollMs = opts.pollMs ?? 200;
+    // Only for calls whose answer another replica consumed; the local wake-up is immediate.
+    this.pollMs = opts.pollMs ?? 1000;
   }
 
   async subscribe(bus: Bus, logger: Logger): Promise<void> {

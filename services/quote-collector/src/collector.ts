@@ -553,15 +553,16 @@ export class QuoteCollector {
         pcrSelection: quoteInfo.proto.pcrSelection,
       }),
     };
-    const backwards = await this.store.advanceCounters(host.hostId, nowMs, (previous) => {
-      const problem = countersProblem(previous, counters);
-      return problem === undefined ? { next: counters, result: undefined } : { refuse: problem };
-    });
-    if (backwards !== undefined) {
+    if (!(await this.store.advanceCounters(host.hostId, counters, nowMs))) {
+      // The store decided (atomically); the previous values only explain the refusal.
+      const previous = await this.store.getCounters(host.hostId);
+      const why =
+        countersProblem(previous, counters) ??
+        `clock ${counters.clock} / resetCount ${counters.resetCount} / restartCount ${counters.restartCount} is not ahead of a concurrent quote`;
       return refused([
         refusal(
           'COUNTERS_BACKWARDS',
-          `the TPM's counters moved backwards since the last accepted quote: ${backwards} (replayed or forged quote, or a TPM that was cleared)`,
+          `the TPM's counters moved backwards since the last accepted quote: ${why} (replayed or forged quote, or a TPM that was cleared)`,
         ),
       ]);
     }

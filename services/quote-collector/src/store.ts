@@ -262,57 +262,38 @@ export class QuoteCollectorStore {
   }
 
   /**
-   * Runs `check` on the host's counters under a row lock and, when it returns the new counters,
-   * stores them; concurrent attestations of one host are serialised here.
+   * Stores `next` as the host's counters if they move forward (resetCount up; or the same
+   * resetCount and restartCount up; or both the same and clock up), in one conditional upsert so
+   * concurrent attestations of one host cannot both pass with the same clock. Returns false, and
+   * leaves everything as it was, when they do not move forward.
    */
-  async advanceCounters<T>(
-    hostId: string,
-    nowMs: number,
-    check: (previous: CountersRecord | undefined) => { next: CountersRecord; result: T } | { refuse: T },
-  ): Promise<T> {
-    return this.db.transaction(async (tx) => {
-      await tx.query('SELECT host_id FROM hosts WHERE host_id = $1 FOR UPDATE', [hostId]);
-      const { rows } = await tx.query(
-        `SELECT reset_count, restart_count, clock::text AS clock, safe, firmware_version::text AS firmware_version,
-           quote_info FROM counters WHERE host_id = $1`,
-        [hostId],
-      );
-      const r = rows[0];
-      const previous: CountersRecord | undefined =
-        r === undefined
-          ? undefined
-          : {
-              resetCount: num(r['reset_count']),
-              restartCount: num(r['restart_count']),
-              clock: BigInt(String(r['clock'])),
-              safe: Boolean(r['safe']),
-              firmwareVersion: BigInt(String(r['firmware_version'])),
-              quoteInfoJson: String(r['quote_info']),
-            };
-      const decision = check(previous);
-      if ('refuse' in decision) return decision.refuse;
-      const n = decision.next;
-      await tx.query(
-        `INSERT INTO counters (host_id, reset_count, restart_count, clock, safe, firmware_version, quote_info, updated_at_ms)
+  async advanceCounters(hostId: string, next: CountersRecord, nowMs: number): Promise<boolean> {
+    const { rows } = await this.db.query(
+      `WITH up AS (
+         INSERT INTO counters (host_id, reset_count, restart_count, clock, safe, firmware_version, quote_info, updated_at_ms)
          VALUES ($1, $2, $3, $4::numeric, $5, $6::numeric, $7, $8)
          ON CONFLICT (host_id) DO UPDATE SET reset_count = EXCLUDED.reset_count,
            restart_count = EXCLUDED.restart_count, clock = EXCLUDED.clock, safe = EXCLUDED.safe,
            firmware_version = EXCLUDED.firmware_version, quote_info = EXCLUDED.quote_info,
-           updated_at_ms = EXCLUDED.updated_at_ms`,
-        [
-          hostId,
-          n.resetCount,
-          n.restartCount,
-          n.clock.toString(),
-          n.safe,
-          n.firmwareVersion.toString(),
-          n.quoteInfoJson,
-          nowMs,
-        ],
-      );
-      await tx.query('UPDATE hosts SET last_attested_at_ms = $2 WHERE host_id = $1', [hostId, nowMs]);
-      return decision.result;
-    });
+           updated_at_ms = EXCLUDED.updated_at_ms
+         WHERE counters.reset_count < EXCLUDED.reset_count
+            OR (counters.reset_count = EXCLUDED.reset_count
+                AND (counters.restart_count < EXCLUDED.restart_count
+                     OR (counters.restart_count = EXCLUDED.restart_count AND counters.clock < EXCLUDED.clock)))
+         RETURNING host_id)
+       UPDATE hosts SET last_attested_at_ms = $8 WHERE host_id IN (SELECT host_id FROM up) RETURNING host_id`,
+      [
+        hostId,
+        next.resetCount,
+        next.restartCount,
+        next.clock.toString(),
+        next.safe,
+        next.firmwareVersion.toString(),
+        next.quoteInfoJson,
+        nowMs,
+      ],
+    );
+    return rows.length > 0;
   }
 
   async getCounters(hostId: string): Promise<CountersRecord | undefined> {

@@ -281,3 +281,46 @@ test('a redelivered or foreign CertificateEvent changes nothing: the first outco
   assert.equal(row?.outcome, 'ISSUED');
   assert.equal(answered, 1);
 });
+
+test('two replicas share the certificates group: a call answered on the other replica still returns its certificate', async (t) => {
+  const embedded = await openEmbeddedPostgres(undefined);
+  t.after(() => embedded.close());
+  const bus = new InProcessBus({ partitions: 4 });
+  t.after(() => bus.close());
+  const db = embedded.db('quote_collector');
+  const config = loadServiceConfig(
+    { name: SERVICE_NAME, config: configSchema },
+    { HOSTGATE_QUOTE_COLLECTOR_ADDRESS: '127.0.0.1:0', HOSTGATE_QUOTE_COLLECTOR_ATTEST_TIMEOUT_MS: '10000' },
+  );
+  const a = await start(config, { logger: silentLogger, bus, db });
+  t.after(() => a.stop());
+  const b = await start(config, { logger: silentLogger, bus, db });
+  t.after(() => b.stop());
+  await fakeDownstream(bus, (e) => ({
+    type: 'CERTIFICATE_EVENT_TYPE_ISSUED',
+    certificate: { serial: e.attestationId.slice(0, 8), hostId: e.hostId, attestationId: e.attestationId },
+  }));
+  const protos = loadHostgateProtos();
+  const client = new protos.QuoteCollectorService(a.address, grpc.credentials.createInsecure());
+  t.after(() => client.close());
+  const collector = new QuoteCollector({
+    store: new QuoteCollectorStore(db),
+    ekRoots: [],
+    nonceTtlMs: 60_000,
+    enrollmentTtlMs: 60_000,
+    pcrSelection: requiredPcrSelection(config),
+  });
+  const results = await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      const ak = softwareAk('p256');
+      const hostId = await enrollSoftwareAk(collector, ak);
+      const res = await attestOnce(client, (nonce) => attestRequest({ ak, nonce }), ak.name);
+      return { hostId, res };
+    }),
+  );
+  for (const { hostId, res } of results) {
+    assert.equal(res.result, 'certificate', JSON.stringify(res.refused));
+    assert.equal(res.hostId, hostId);
+    assert.equal(res.certificate?.attestationId, res.attestationId);
+  }
+});
