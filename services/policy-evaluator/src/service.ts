@@ -26,7 +26,13 @@ import {
   SERVICE_NAMES,
   type Verdict,
 } from '@hostgate/protos';
-import { type Db, type Logger, type RunningService, startGrpcServer } from '@hostgate/service-runtime';
+import {
+  type Db,
+  type Logger,
+  type Queryable,
+  type RunningService,
+  startGrpcServer,
+} from '@hostgate/service-runtime';
 import type { PolicyEvaluatorConfig } from './config.ts';
 import {
   draftFromProto,
@@ -90,16 +96,26 @@ function checkHostId(hostId: string): string {
 async function judge(
   store: PolicyStore,
   m: Measurements__Output,
-  opts: { hostClass?: string; version?: number; verdictId: string; now?: Date },
+  opts: { hostClass?: string; version?: number; verdictId: string; now?: Date; tx?: Queryable },
 ): Promise<Verdict> {
-  const hostClass = opts.hostClass || (await store.hostClass(m.hostId));
+  let hostClass: string;
   let set: LibGoldenSet | undefined;
-  if (opts.version) {
-    const stored = await store.getSet(hostClass, opts.version);
-    if (stored === undefined)
-      throw new StatusError(grpc.status.NOT_FOUND, `golden set ${hostClass} v${opts.version} does not exist`);
-    set = stored.set;
-  } else set = (await store.activeSet(hostClass))?.set;
+  if (!opts.hostClass && !opts.version) {
+    const j = await store.judgement(m.hostId, opts.tx);
+    hostClass = j.hostClass;
+    set = j.active?.set;
+  } else {
+    hostClass = opts.hostClass || (await store.hostClass(m.hostId));
+    if (opts.version) {
+      const stored = await store.getSet(hostClass, opts.version);
+      if (stored === undefined)
+        throw new StatusError(
+          grpc.status.NOT_FOUND,
+          `golden set ${hostClass} v${opts.version} does not exist`,
+        );
+      set = stored.set;
+    } else set = (await store.activeSet(hostClass))?.set;
+  }
   const lib = measurementsForPolicy(m);
   const v = evaluate(set, lib);
   return verdictToProto(v, {
@@ -134,35 +150,44 @@ export async function handleMeasurements(
       'MEASUREMENTS_INVALID',
       `record key ${JSON.stringify(message.key)} is not the Measurements host id ${JSON.stringify(m.hostId)}`,
     );
-  let stored = await store.verdictFor(m.attestationId);
-  if (stored === undefined) {
-    const replayed = m.refusals.length === 0 && m.replay?.match === true;
-    const now = new Date();
-    let verdict: Verdict;
-    try {
-      verdict = await judge(store, m, { verdictId: randomUUID(), now });
-    } catch (err) {
-      if (err instanceof PolicyValidationError)
-        throw new PoisonMessageError('MEASUREMENTS_INVALID', err.message, { cause: err });
-      throw err;
-    }
-    if (replayed)
-      await store.saveMeasurements(
-        m.hostId,
-        m.attestationId,
-        dateFromTimestamp(m.replayedAt) ?? now,
-        message.value,
+  // Judged even on a redelivery: the insert below keeps the first verdict and hands it back, which
+  // costs one evaluation instead of a lookup on every first delivery.
+  const replayed = m.refusals.length === 0 && m.replay?.match === true;
+  const now = new Date();
+  let verdict: Verdict | undefined;
+  let stored: Awaited<ReturnType<PolicyStore['saveVerdict']>>;
+  try {
+    // One transaction: class, active set, last measurements and verdict in one store round trip.
+    stored = await store.transaction(async (tx) => {
+      verdict = await judge(store, m, { verdictId: randomUUID(), now, tx });
+      if (replayed)
+        await store.saveMeasurements(
+          m.hostId,
+          m.attestationId,
+          dateFromTimestamp(m.replayedAt) ?? now,
+          message.value,
+          tx,
+        );
+      return store.saveVerdict(
+        {
+          attestationId: m.attestationId,
+          verdictId: String(verdict.verdictId),
+          hostId: m.hostId,
+          pass: verdict.pass === true,
+          hostClass: String(verdict.hostClass),
+          policyVersion: Number(verdict.policyVersion ?? 0),
+          evaluatedAt: now,
+          verdict: encodeVerdict(verdict),
+        },
+        tx,
       );
-    stored = await store.saveVerdict({
-      attestationId: m.attestationId,
-      verdictId: String(verdict.verdictId),
-      hostId: m.hostId,
-      pass: verdict.pass === true,
-      hostClass: String(verdict.hostClass),
-      policyVersion: Number(verdict.policyVersion ?? 0),
-      evaluatedAt: now,
-      verdict: encodeVerdict(verdict),
     });
+  } catch (err) {
+    if (err instanceof PolicyValidationError)
+      throw new PoisonMessageError('MEASUREMENTS_INVALID', err.message, { cause: err });
+    throw err;
+  }
+  if (stored.created && verdict !== undefined)
     deps.logger.info(
       {
         attestationId: m.attestationId,
@@ -175,12 +200,11 @@ export async function handleMeasurements(
       },
       verdict.pass ? 'host passed' : 'host failed',
     );
-  } else {
+  else
     deps.logger.info(
       { attestationId: m.attestationId, verdictId: stored.verdictId },
       'redelivered measurements: stored verdict published again',
     );
-  }
   await deps.bus.publish(KAFKA_TOPICS.verdicts, m.hostId, stored.verdict);
 }
 

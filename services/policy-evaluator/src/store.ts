@@ -98,6 +98,30 @@ export class PolicyStore {
     });
   }
 
+  /** Runs `fn` in one transaction (the embedded store pays per transaction, not per statement). */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.#db.transaction(fn);
+  }
+
+  /** The host's class and that class's active golden set, in one round trip (the hot path). */
+  async judgement(
+    hostId: string,
+    q: Queryable = this.#db,
+  ): Promise<{ hostClass: string; active: StoredGoldenSet | undefined }> {
+    const { rows } = await q.query<SetRow & { cls: string }>(
+      `SELECT c.cls, g.host_class, g.version, g.description, g.rules, g.created_at, g.created_by
+         FROM (SELECT COALESCE((SELECT host_class FROM host_classes WHERE host_id = $1), $2) AS cls) c
+         LEFT JOIN activations a ON a.host_class = c.cls
+         LEFT JOIN golden_sets g ON g.host_class = a.host_class AND g.version = a.version`,
+      [hostId, DEFAULT_HOST_CLASS],
+    );
+    const r = rows[0];
+    const hostClass = r?.cls ?? DEFAULT_HOST_CLASS;
+    if (r === undefined || r.version === null || r.version === undefined)
+      return { hostClass, active: undefined };
+    return { hostClass, active: { set: this.#fromRow(r), createdBy: r.created_by, active: true } };
+  }
+
   /** The class's active golden set, if any. */
   async activeSet(hostClass: string): Promise<StoredGoldenSet | undefined> {
     const { rows } = await this.#db.query<SetRow>(
@@ -211,8 +235,8 @@ export class PolicyStore {
     return rows[0]?.version ?? 0;
   }
 
-  async verdictFor(attestationId: string): Promise<StoredVerdict | undefined> {
-    const { rows } = await this.#db.query<{ verdict_id: string; verdict: unknown }>(
+  async verdictFor(attestationId: string, q: Queryable = this.#db): Promise<StoredVerdict | undefined> {
+    const { rows } = await q.query<{ verdict_id: string; verdict: unknown }>(
       'SELECT verdict_id, verdict FROM verdicts WHERE attestation_id = $1',
       [attestationId],
     );
@@ -223,19 +247,22 @@ export class PolicyStore {
   }
 
   /** Stores a verdict unless the attestation already has one; returns the one stored (first wins). */
-  async saveVerdict(v: {
-    attestationId: string;
-    verdictId: string;
-    hostId: string;
-    pass: boolean;
-    hostClass: string;
-    policyVersion: number;
-    evaluatedAt: Date;
-    verdict: Uint8Array;
-  }): Promise<StoredVerdict> {
-    await this.#db.query(
+  async saveVerdict(
+    v: {
+      attestationId: string;
+      verdictId: string;
+      hostId: string;
+      pass: boolean;
+      hostClass: string;
+      policyVersion: number;
+      evaluatedAt: Date;
+      verdict: Uint8Array;
+    },
+    q: Queryable = this.#db,
+  ): Promise<StoredVerdict & { created: boolean }> {
+    const { rows } = await q.query<{ verdict_id: string; verdict: unknown }>(
       `INSERT INTO verdicts (attestation_id, verdict_id, host_id, pass, host_class, policy_version, evaluated_at, verdict)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (attestation_id) DO NOTHING`,
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (attestation_id) DO NOTHING RETURNING verdict_id, verdict`,
       [
         v.attestationId,
         v.verdictId,
@@ -247,9 +274,17 @@ export class PolicyStore {
         v.verdict,
       ],
     );
-    const stored = await this.verdictFor(v.attestationId);
+    const r = rows[0];
+    if (r !== undefined)
+      return {
+        attestationId: v.attestationId,
+        verdictId: r.verdict_id,
+        verdict: toBytes(r.verdict),
+        created: true,
+      };
+    const stored = await this.verdictFor(v.attestationId, q);
     if (stored === undefined) throw new Error(`verdict of ${v.attestationId} vanished after insert`);
-    return stored;
+    return { ...stored, created: false };
   }
 
   /** A host's verdicts, newest first (protobuf bytes). */
@@ -271,8 +306,9 @@ export class PolicyStore {
     attestationId: string,
     replayedAt: Date,
     bytes: Uint8Array,
+    q: Queryable = this.#db,
   ): Promise<void> {
-    await this.#db.query(
+    await q.query(
       `INSERT INTO host_measurements (host_id, attestation_id, replayed_at, measurements) VALUES ($1, $2, $3, $4)
        ON CONFLICT (host_id) DO UPDATE SET attestation_id = EXCLUDED.attestation_id,
          replayed_at = EXCLUDED.replayed_at, measurements = EXCLUDED.measurements
