@@ -11,6 +11,8 @@ export {
 } from './replay.ts';
 export {
   CONSUMER_GROUP,
+  encodeBounded,
+  MAX_MEASUREMENTS_BYTES,
   type EventlogReplayerDeps,
   handleEvidence,
   handlers,

@@ -77,6 +77,7 @@ export async function handleEvidence(deps: EventlogReplayerDeps, message: BusMes
       `record key ${JSON.stringify(message.key)} is not the Evidence host id ${JSON.stringify(evidence.hostId)}`,
     );
   const m = measurementsFromEvidence(evidence);
+  const value = encodeBounded(m);
   const refusals = m.refusals ?? [];
   deps.logger.info(
     {
@@ -88,7 +89,41 @@ export async function handleEvidence(deps: EventlogReplayerDeps, message: BusMes
     },
     refusals.length === 0 ? 'event log replayed' : 'event log refused',
   );
-  await deps.bus.publish(KAFKA_TOPICS.measurements, evidence.hostId, encodeMeasurements(m));
+  await deps.bus.publish(KAFKA_TOPICS.measurements, evidence.hostId, value);
+}
+
+/** Largest Measurements record published (a real log gives tens of KiB; 8 MiB of tiny events could give 20 MiB+). */
+export const MAX_MEASUREMENTS_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Encodes Measurements within MAX_MEASUREMENTS_BYTES: first without the free-text descriptions, then,
+ * if still too large, as a refusal that names the limit — never a record consumers would refuse.
+ */
+export function encodeBounded(m: Measurements, limit = MAX_MEASUREMENTS_BYTES): Uint8Array {
+  let bytes = encodeMeasurements(m);
+  if (bytes.length <= limit) return bytes;
+  const events = (m.events ?? []).map((e) =>
+    e.decoded ? { ...e, decoded: { ...e.decoded, description: '' } } : e,
+  );
+  bytes = encodeMeasurements({ ...m, events });
+  if (bytes.length <= limit) return bytes;
+  const size = bytes.length;
+  return encodeMeasurements({
+    ...m,
+    events: [],
+    bootApplications: [],
+    dbx: [],
+    secureBoot: { verified: false },
+    replay: { ...m.replay, match: false, pcrs: [], eventsAtFault: [] },
+    refusals: [
+      ...(m.refusals ?? []),
+      {
+        code: 'EVENTLOG_MALFORMED',
+        message: `the decoded event log (${size} bytes) exceeds the ${limit}-byte limit of a Measurements record`,
+        details: { limit: String(limit), observed: String(size) },
+      },
+    ],
+  });
 }
 
 /** The service's gRPC handlers. */

@@ -152,3 +152,27 @@ test('Replay RPC: same logic on demand; events at fault only unless include_even
   );
   assert.ok(summary.events.length > 0 && summary.events.every((e) => e.pcr === 7));
 });
+
+test('Measurements too large for a record: descriptions dropped first, then a refusal naming the limit', async () => {
+  const { decodeMeasurements: decode } = await import('@hostgate/protos');
+  const { encodeBounded, measurementsFromEvidence } = await import('../src/index.ts');
+  const ev = evidence('att-big', 'host-big') as unknown as Parameters<typeof measurementsFromEvidence>[0];
+  const m = measurementsFromEvidence(ev);
+  const full = encodeBounded(m, 1 << 30);
+  const withText = decode(full).events.filter((e) => e.decoded?.description).length;
+  assert.ok(withText > 0);
+  // Just below the full size: the same events, without descriptions, still replayed.
+  const trimmed = decode(encodeBounded(m, full.length - 1));
+  assert.deepEqual(trimmed.refusals, []);
+  assert.equal(trimmed.events.length, decode(full).events.length);
+  assert.ok(trimmed.events.every((e) => (e.decoded?.description ?? '') === ''));
+  // Far below: refused, carrying the limit, with no events a consumer could mistake for evidence.
+  const refused = decode(encodeBounded(m, 256));
+  assert.deepEqual(
+    refused.refusals.map((r) => [r.code, r.details['limit']]),
+    [['EVENTLOG_MALFORMED', '256']],
+  );
+  assert.equal(refused.events.length, 0);
+  assert.equal(refused.replay?.match, false);
+  assert.equal(refused.attestationId, 'att-big');
+});
