@@ -18,7 +18,7 @@ import {
   timestampFromDate,
   type Verdict__Output,
 } from '@hostgate/protos';
-import type { Db, Logger } from '@hostgate/service-runtime';
+import type { Db, Logger, Queryable } from '@hostgate/service-runtime';
 import {
   issuedMessages,
   type OutgoingMessage,
@@ -145,11 +145,8 @@ export class Issuer {
     if (message.key !== verdict.hostId) {
       throw new PoisonMessageError('VERDICT_KEY_MISMATCH', 'the record key is not the verdict host id');
     }
-    // Redelivered: publish exactly what the first delivery decided (same event ids, same serial).
-    if (await store.attestationExists(this.db, verdict.attestationId)) {
-      await this.republish(verdict.attestationId);
-      return;
-    }
+    // A redelivered verdict is recognised when its transaction claims the attestation (decide):
+    // one round trip fewer for every first delivery, which is nearly all of them.
     const traceParent = message.headers['traceparent'] ?? '';
     const refusals = refusalsOf(verdict);
     if (verdict.pass && refusals.length === 0) {
@@ -229,7 +226,8 @@ export class Issuer {
       now,
       traceParent,
     );
-    const state = await this.decide(verdict, 'issued', serial, messages, async (tx) => {
+    const state = await this.decide(verdict, 'issued', serial, async (tx) => {
+      await store.saveOutbox(tx, verdict.attestationId, messages);
       await store.insertCertificate(tx, {
         serial,
         host_id: verdict.hostId,
@@ -243,7 +241,7 @@ export class Issuer {
         not_after: cert.notAfter,
         issued_at: now,
       });
-      return store.putHost(tx, {
+      const state = await store.putHost(tx, {
         hostId: verdict.hostId,
         healthy: true,
         cause: 'issued',
@@ -257,6 +255,7 @@ export class Issuer {
         attestationId: verdict.attestationId,
         updatedAt: now,
       });
+      return { state, messages };
     });
     if (state !== undefined) {
       this.logger.info(
@@ -274,7 +273,7 @@ export class Issuer {
     const now = this.now();
     let revoked: RevokedInfo[] = [];
     const codes = [...new Set(refusals.map((r) => r.code))].join(', ');
-    const state = await this.decide(verdict, 'refused', null, undefined, async (tx) => {
+    const state = await this.decide(verdict, 'refused', null, async (tx) => {
       revoked = await store.revokeLive(
         tx,
         verdict.hostId,
@@ -295,7 +294,7 @@ export class Issuer {
         traceParent,
       );
       await store.saveOutbox(tx, verdict.attestationId, messages);
-      return store.putHost(tx, {
+      const state = await store.putHost(tx, {
         hostId: verdict.hostId,
         healthy: false,
         cause: 'refused',
@@ -309,6 +308,7 @@ export class Issuer {
         attestationId: verdict.attestationId,
         updatedAt: now,
       });
+      return { state, messages };
     });
     if (state !== undefined) {
       if (revoked.length > 0) this.crlCache = undefined;
@@ -325,18 +325,18 @@ export class Issuer {
   }
 
   /**
-   * Claims the attestation and applies `apply` in one transaction, then publishes the stored
-   * messages and tells watchers. When another delivery claimed it first, publishes that one's.
+   * Claims the attestation and applies `apply` (which stores the outgoing messages) in one
+   * transaction, then tells watchers and publishes. When an earlier delivery claimed it, publishes
+   * that delivery's stored messages instead and returns undefined.
    */
   private async decide(
     verdict: Verdict__Output,
     outcome: 'issued' | 'refused',
     serial: string | null,
-    messages: OutgoingMessage[] | undefined,
-    apply: (tx: import('@hostgate/service-runtime').Queryable) => Promise<HostState>,
+    apply: (tx: Queryable) => Promise<{ state: HostState; messages: OutgoingMessage[] }>,
   ): Promise<HostState | undefined> {
     const now = this.now();
-    const state = await this.db.transaction(async (tx) => {
+    const decided = await this.db.transaction(async (tx) => {
       const claimed = await store.claimAttestation(tx, {
         attestationId: verdict.attestationId,
         hostId: verdict.hostId,
@@ -345,17 +345,15 @@ export class Issuer {
         serial,
         now,
       });
-      if (!claimed) return undefined;
-      if (messages !== undefined) await store.saveOutbox(tx, verdict.attestationId, messages);
-      return apply(tx);
+      return claimed ? apply(tx) : undefined;
     });
-    if (state === undefined) {
+    if (decided === undefined) {
       await this.republish(verdict.attestationId);
       return undefined;
     }
-    this.hub.publish({ state, cause: outcome });
-    await this.publishAll(await store.loadOutbox(this.db, verdict.attestationId));
-    return state;
+    this.hub.publish({ state: decided.state, cause: outcome });
+    await this.publishAll(decided.messages);
+    return decided.state;
   }
 
   private async republish(attestationId: string): Promise<void> {

@@ -250,18 +250,19 @@ export async function claimAttestation(
   return rowCount === 1;
 }
 
-export async function attestationExists(db: Queryable, attestationId: string): Promise<boolean> {
-  const { rows } = await db.query('SELECT 1 FROM attestations WHERE attestation_id = $1', [attestationId]);
-  return rows.length > 0;
-}
-
 export async function saveOutbox(db: Queryable, attestationId: string, messages: readonly OutgoingMessage[]) {
-  for (const [seq, m] of messages.entries()) {
-    await db.query(
-      `INSERT INTO outbox (attestation_id, seq, topic, message_key, value, headers) VALUES ($1, $2, $3, $4, $5, $6::jsonb)`,
-      [attestationId, seq, m.topic, m.key, m.value, JSON.stringify(m.headers)],
-    );
-  }
+  if (messages.length === 0) return;
+  // One statement for all of them: a round trip per message costs more than the rows.
+  const params: unknown[] = [attestationId];
+  const rows = messages.map((m, seq) => {
+    params.push(seq, m.topic, m.key, m.value, JSON.stringify(m.headers));
+    const n = params.length;
+    return `($1, $${n - 4}, $${n - 3}, $${n - 2}, $${n - 1}, $${n}::jsonb)`;
+  });
+  await db.query(
+    `INSERT INTO outbox (attestation_id, seq, topic, message_key, value, headers) VALUES ${rows.join(', ')}`,
+    params,
+  );
 }
 
 export async function loadOutbox(db: Queryable, attestationId: string): Promise<OutgoingMessage[]> {

@@ -144,7 +144,10 @@ test('a redelivered verdict re-publishes the same ISSUED event: same serial, one
   const events = h.certificates.certificateEvents();
   assert.equal(new Set(events.map((e) => e.certificate?.serial)).size, 1);
   assert.equal(new Set(events.map((e) => e.eventId)).size, 1);
-  assert.deepEqual(h.certificates.messages[2]!.value, h.certificates.messages[0]!.value);
+  assert.deepEqual(
+    Buffer.from(h.certificates.messages[2]!.value),
+    Buffer.from(h.certificates.messages[0]!.value),
+  );
   const { rows } = await h.db.query<{ n: bigint }>(
     'SELECT count(*)::int8 AS n FROM certificates WHERE attestation_id = $1',
     [v.attestationId],
