@@ -53,6 +53,8 @@ export async function deliver(
         timedOut.abort(error);
         reject(error);
       }, timeoutMs);
+      // The watchdog alone must not keep a process alive.
+      timer.unref();
     });
     try {
       await Promise.race([
