@@ -44,6 +44,8 @@ const MAX_ATTEST_BYTES = 4096;
 const MAX_CERT_BYTES = 16 * 1024;
 const MAX_CHAIN_CERTS = 8;
 const NONCE_BYTES = 32;
+/** Unused, unexpired nonces one AK may hold (an agent needs one at a time). */
+export const MAX_LIVE_NONCES = 16;
 /** TPM2B_NAME: nameAlg (2) + digest (at most SHA-512). */
 const MAX_NAME_BYTES = 66;
 
@@ -400,13 +402,18 @@ export class QuoteCollector {
     return { hostId: activated.hostId, state: activated.state, refusals };
   }
 
-  /** A fresh nonce bound to `akName`; undefined when the name is not a TPM name. */
-  async challenge(akName: Uint8Array): Promise<{ nonce: Uint8Array; expiresAtMs: number } | undefined> {
-    if (akName.length < 2 || akName.length > MAX_NAME_BYTES) return undefined;
+  /**
+   * A fresh nonce bound to `akName`: `invalid` when the name is not a TPM name, `too-many` when
+   * the AK already holds MAX_LIVE_NONCES unused ones.
+   */
+  async challenge(
+    akName: Uint8Array,
+  ): Promise<{ nonce: Uint8Array; expiresAtMs: number } | 'invalid' | 'too-many'> {
+    if (akName.length < 2 || akName.length > MAX_NAME_BYTES) return 'invalid';
     const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
     const nowMs = this.now();
     const expiresAtMs = nowMs + this.opts.nonceTtlMs;
-    await this.store.addNonce(nonce, akName, nowMs, expiresAtMs);
+    if (!(await this.store.addNonce(nonce, akName, nowMs, expiresAtMs, MAX_LIVE_NONCES))) return 'too-many';
     return { nonce, expiresAtMs };
   }
 

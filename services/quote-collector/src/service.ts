@@ -232,8 +232,13 @@ export function handlers(rt: CollectorRuntime): QuoteCollectorServiceHandlers {
     }),
     GetChallenge: unary('GetChallenge', async (req) => {
       const c = await collector.challenge(req.akName);
-      if (c === undefined)
+      if (c === 'invalid')
         throw grpcError(grpc.status.INVALID_ARGUMENT, 'ak_name must be a TPM name (2 to 66 bytes)');
+      if (c === 'too-many')
+        throw grpcError(
+          grpc.status.RESOURCE_EXHAUSTED,
+          'this AK holds too many unused nonces; use one or wait for them to expire',
+        );
       return {
         nonce: c.nonce,
         expiresAt: timestampFromDate(new Date(c.expiresAtMs)),
@@ -340,11 +345,11 @@ export async function start(config: QuoteCollectorConfig, deps: QuoteCollectorDe
     throw err;
   }
   server.setServing(true);
-  // Expired nonces are refused either way; pruning only keeps the table small.
+  // Expired nonces and enrollments are refused either way; pruning only keeps the tables small.
   const prune = setInterval(() => {
-    store
-      .pruneNonces(now() - 3_600_000)
-      .catch((err: unknown) => logger.warn({ err }, 'pruning nonces failed'));
+    Promise.all([store.pruneNonces(now() - 3_600_000), store.pruneEnrollments(now() - 3_600_000)]).catch(
+      (err: unknown) => logger.warn({ err }, 'pruning expired nonces and enrollments failed'),
+    );
   }, 600_000);
   prune.unref();
   let stopped: Promise<void> | undefined;

@@ -219,16 +219,24 @@ export class QuoteCollectorStore {
     return this.getHost(hostId);
   }
 
+  /**
+   * Records a nonce unless `akName` already holds `maxLive` unused, unexpired ones (GetChallenge is
+   * unauthenticated: the cap keeps one caller from filling the table). Returns whether it was added.
+   */
   async addNonce(
     nonce: Uint8Array,
     akName: Uint8Array,
     issuedAtMs: number,
     expiresAtMs: number,
-  ): Promise<void> {
-    await this.db.query(
-      'INSERT INTO nonces (nonce, ak_name, issued_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)',
-      [buf(nonce), buf(akName), issuedAtMs, expiresAtMs],
+    maxLive: number,
+  ): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `INSERT INTO nonces (nonce, ak_name, issued_at_ms, expires_at_ms)
+       SELECT $1, $2, $3, $4
+       WHERE (SELECT count(*) FROM nonces WHERE ak_name = $2 AND used_at_ms IS NULL AND expires_at_ms > $3) < $5`,
+      [buf(nonce), buf(akName), issuedAtMs, expiresAtMs, maxLive],
     );
+    return rowCount > 0;
   }
 
   /**
@@ -258,6 +266,15 @@ export class QuoteCollectorStore {
   /** Forgets nonces that expired before `beforeMs` (a used or expired nonce is refused either way). */
   async pruneNonces(beforeMs: number): Promise<number> {
     const { rowCount } = await this.db.query('DELETE FROM nonces WHERE expires_at_ms < $1', [beforeMs]);
+    return rowCount;
+  }
+
+  /** Forgets enrollment challenges never answered that expired before `beforeMs`. */
+  async pruneEnrollments(beforeMs: number): Promise<number> {
+    const { rowCount } = await this.db.query(
+      'DELETE FROM enrollments WHERE activated_at_ms IS NULL AND expires_at_ms < $1',
+      [beforeMs],
+    );
     return rowCount;
   }
 

@@ -4,7 +4,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { samplePcrs, softwareAk } from '@hostgate/tpm2-js-lite/testing';
-import { countersProblem, MAX_EVENT_LOG_BYTES, type QuoteCollector } from '../src/collector.ts';
+import {
+  countersProblem,
+  MAX_EVENT_LOG_BYTES,
+  MAX_LIVE_NONCES,
+  type QuoteCollector,
+} from '../src/collector.ts';
 import {
   attestRequest,
   enrollSoftwareAk,
@@ -24,7 +29,7 @@ function codes(r: Result): string[] {
 
 async function nonceFor(c: QuoteCollector, akName: Uint8Array): Promise<Uint8Array> {
   const ch = await c.challenge(akName);
-  assert.ok(ch);
+  assert.ok(typeof ch === 'object');
   assert.equal(ch.nonce.length, 32);
   return ch.nonce;
 }
@@ -247,6 +252,26 @@ for (const kind of ['pglite', 'postgres'] as StoreKind[]) {
     });
   });
 }
+
+test('an AK holds at most MAX_LIVE_NONCES unused nonces; using or outliving one frees its place', async (t) => {
+  const { db, close } = await openTestDb('pglite');
+  t.after(close);
+  const clock = new TestClock();
+  const collector = newCollector(db, clock);
+  const ak = softwareAk('p256');
+  await enrollSoftwareAk(collector, ak, { now: clock.ms });
+  const nonces: Uint8Array[] = [];
+  for (let i = 0; i < MAX_LIVE_NONCES; i++) nonces.push(await nonceFor(collector, ak.name));
+  assert.equal(await collector.challenge(ak.name), 'too-many');
+  // Another AK is not affected.
+  assert.equal(typeof (await collector.challenge(softwareAk('p256').name)), 'object');
+  assert.equal((await collector.attest(attestRequest({ ak, nonce: nonces[0]! }))).kind, 'accepted');
+  assert.equal(typeof (await collector.challenge(ak.name)), 'object');
+  assert.equal(await collector.challenge(ak.name), 'too-many');
+  clock.advance(60_000);
+  assert.equal(typeof (await collector.challenge(ak.name)), 'object');
+  assert.equal(await collector.challenge(new Uint8Array(1)), 'invalid');
+});
 
 test('countersProblem orders resetCount, then restartCount, then a strictly increasing clock', () => {
   const c = (resetCount: number, restartCount: number, clock: bigint) => ({
