@@ -125,6 +125,8 @@ export async function runService<S extends Schema & typeof commonConfig>(
     lifecycle.defer(def.name, () => running.stop());
     logger.info({ address: running.address, telemetry: telemetry.enabled }, `${def.name} listening`);
   } catch (err) {
+    // Interrupted while starting: the signal handler finishes the shutdown and exits.
+    if (lifecycle.stopping) return;
     logger.fatal({ err }, 'startup failed');
     await lifecycle.shutdown('startup failed');
     process.exit(1);

@@ -29,6 +29,8 @@ export interface AllInOneOptions {
   logDestination?: DestinationStream;
   /** Overrides HOSTGATE_LOG_LEVEL. */
   logLevel?: LogLevel;
+  /** Called before anything opens, e.g. to install signal handlers that also cover startup. */
+  onLifecycle?: (lifecycle: Lifecycle) => void;
 }
 
 export interface AllInOne {
@@ -74,6 +76,7 @@ export async function startAllInOne(opts: AllInOneOptions = {}): Promise<AllInOn
     );
   const logger = loggerFor('all-in-one');
   const lifecycle = new Lifecycle(logger);
+  opts.onLifecycle?.(lifecycle);
   const services: { name: string; address: string }[] = [];
   const dataDir = path.resolve(common.dataDir);
   try {

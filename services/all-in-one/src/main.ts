@@ -1,10 +1,16 @@
 // `npm start`: the four HostGate services in one process on embedded defaults.
-import { ConfigError } from '@hostgate/service-runtime';
+import { ConfigError, type Lifecycle } from '@hostgate/service-runtime';
 import { startAllInOne } from './all-in-one.ts';
 
+let lifecycle: Lifecycle | undefined;
 try {
-  const app = await startAllInOne();
-  app.lifecycle.handleSignals();
+  // Signals are handled from the start: Ctrl-C while the store opens still closes it cleanly.
+  const app = await startAllInOne({
+    onLifecycle: (l) => {
+      lifecycle = l;
+      l.handleSignals();
+    },
+  });
   const width = Math.max(...app.services.map((s) => s.name.length));
   const store =
     app.store === 'pglite' ? `embedded PostgreSQL in ${app.dataDir}` : 'PostgreSQL at DATABASE_URL';
@@ -17,10 +23,13 @@ try {
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 } catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`hostgate: ${err.message}\n`);
-    process.exit(2);
+  // Interrupted while starting: the signal handler is finishing the shutdown and will exit.
+  if (lifecycle?.stopping !== true) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`hostgate: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`hostgate: startup failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
   }
-  process.stderr.write(`hostgate: startup failed: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
 }
