@@ -22,7 +22,6 @@ import { softwareAk, softwareQuote } from '@hostgate/tpm2-js-lite/testing';
 import { unmarshalTpmtPublic } from '@hostgate/tpm2-js-lite';
 import {
   callOptions,
-  isUnimplemented,
   type KafkaBroker,
   kafkaSkipReason,
   type Pipeline,
@@ -75,7 +74,6 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
   let p: Pipeline;
   let hostId = '';
   let tmp = '';
-  let pending: string | undefined;
   const bootEvents = uefiBoot();
   const bootLog = buildLog(bootEvents);
 
@@ -89,13 +87,6 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
       config: { 'quote-collector': { nonceTtlMs: NONCE_TTL_MS } },
     });
     await host.boot(bootEvents, bootLog);
-    // While the services land one by one, a service still answering UNIMPLEMENTED skips the tier.
-    try {
-      await unary((cb) => p.clients.policy.ListGoldenSets({}, callOptions(5000), cb));
-    } catch (err) {
-      if (isUnimplemented(err)) pending = 'policy-evaluator does not implement its API yet (UNIMPLEMENTED)';
-      else throw err;
-    }
   });
   after(async () => {
     await p?.stop();
@@ -106,8 +97,7 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
 
   test('enroll, refused NO_POLICY, capture, then a certificate openssl verifies whose key is in the TPM', {
     timeout: 120_000,
-  }, async (t) => {
-    if (pending !== undefined) return t.skip(pending);
+  }, async () => {
     const enrolled = await host.enrollOnly(p.clients.collector);
     assert.deepEqual(enrolled.refusals, [], 'enrollment refused');
     assert.match(enrolled.hostId, /\S/);
@@ -157,8 +147,7 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
     assert.equal(status?.certificateSerial, cert.serial);
   });
 
-  test('an AK that was never enrolled is refused UNKNOWN_AK', { timeout: 60_000 }, async (t) => {
-    if (pending !== undefined) return t.skip(pending);
+  test('an AK that was never enrolled is refused UNKNOWN_AK', { timeout: 60_000 }, async () => {
     const ak = softwareAk('p256');
     const nonce = new Uint8Array(32).fill(7);
     const pcrs = expectedPcrs(bootEvents);
@@ -190,8 +179,7 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
 
   test('a second AK enrolled but never activated is refused AK_NOT_ACTIVATED', {
     timeout: 60_000,
-  }, async (t) => {
-    if (pending !== undefined) return t.skip(pending);
+  }, async () => {
     const enrolled = await host.enrollOnly(p.clients.collector, 'owner');
     assert.deepEqual(enrolled.refusals, []);
     assert.equal(enrolled.hostId, hostId, 'same EK, same host id');
@@ -201,8 +189,7 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
 
   test('an EK certificate from an untrusted root is refused EK_CERT_UNTRUSTED', {
     timeout: 60_000,
-  }, async (t) => {
-    if (pending !== undefined) return t.skip(pending);
+  }, async () => {
     const stranger = await SwtpmHost.create();
     try {
       const enrolled = await stranger.enrollOnly(p.clients.collector);
@@ -216,8 +203,7 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
     }
   });
 
-  test('a nonce used once is refused NONCE_REUSED the second time', { timeout: 60_000 }, async (t) => {
-    if (pending !== undefined) return t.skip(pending);
+  test('a nonce used once is refused NONCE_REUSED the second time', { timeout: 60_000 }, async () => {
     const ok = await host.attest(p.clients.collector);
     assert.equal(ok.response.result, 'certificate', JSON.stringify(ok.response.refused));
     const again = await host.attest(p.clients.collector, {
@@ -227,8 +213,7 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
     assert.ok(refusalCodes(again.response).includes('NONCE_REUSED'), JSON.stringify(again.response));
   });
 
-  test('a nonce answered after its expiry is refused NONCE_EXPIRED', { timeout: 60_000 }, async (t) => {
-    if (pending !== undefined) return t.skip(pending);
+  test('a nonce answered after its expiry is refused NONCE_EXPIRED', { timeout: 60_000 }, async () => {
     const ch = await host.challenge(p.clients.collector);
     await new Promise((r) => setTimeout(r, NONCE_TTL_MS + 500));
     const late = await host.attest(p.clients.collector, {
@@ -240,8 +225,7 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
 
   test('a quote over other PCRs than the challenge asked for is refused PCR_SELECTION_MISMATCH', {
     timeout: 60_000,
-  }, async (t) => {
-    if (pending !== undefined) return t.skip(pending);
+  }, async () => {
     const r = await host.attest(p.clients.collector, {
       selection: [{ hash: 'sha256', pcrs: [0, 1, 2, 3, 4, 5, 6] }],
     });
@@ -250,8 +234,7 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
 
   test('an event log edited after the quote is refused EVENTLOG_MISMATCH and revokes the live certificate within 1 s', {
     timeout: 60_000,
-  }, async (t) => {
-    if (pending !== undefined) return t.skip(pending);
+  }, async () => {
     const before = await checkHost(p, hostId);
     assert.equal(before?.health, 'HOST_HEALTH_HEALTHY', 'host holds a live certificate before');
     // Same events, but the first boot application's digest swapped: PCR 4 no longer replays.
@@ -278,8 +261,7 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
     );
   });
 
-  test('a boot with Secure Boot off is refused SECURE_BOOT_OFF', { timeout: 60_000 }, async (t) => {
-    if (pending !== undefined) return t.skip(pending);
+  test('a boot with Secure Boot off is refused SECURE_BOOT_OFF', { timeout: 60_000 }, async () => {
     await host.reboot();
     const events = uefiBoot({ secureBoot: false });
     await host.boot(events, buildLog(events));
@@ -287,8 +269,7 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
     assert.ok(refusalCodes(r.response).includes('SECURE_BOOT_OFF'), JSON.stringify(r.response));
   });
 
-  test('a forbidden boot application is refused FORBIDDEN_DIGEST', { timeout: 60_000 }, async (t) => {
-    if (pending !== undefined) return t.skip(pending);
+  test('a forbidden boot application is refused FORBIDDEN_DIGEST', { timeout: 60_000 }, async () => {
     const evil = '\\EFI\\evil\\grubx64.efi';
     const published = await unary<PublishGoldenSetResponse__Output>((cb) =>
       p.clients.policy.PublishGoldenSet(
@@ -322,8 +303,7 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
 
   test('a TPM whose counters went backwards (an old state replayed) is refused COUNTERS_BACKWARDS', {
     timeout: 90_000,
-  }, async (t) => {
-    if (pending !== undefined) return t.skip(pending);
+  }, async () => {
     const snapshot = path.join(tmp, 'tpm-snapshot');
     await host.reboot({ saveTo: snapshot });
     await host.reboot();
