@@ -2,7 +2,7 @@
 // this process (PGlite, in-process bus) whose downstream is a stub answering each Evidence.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash, randomUUID, X509Certificate } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +26,7 @@ import {
 } from '@hostgate/service-runtime';
 import { startSwtpm, type Swtpm, swtpmMissing } from '@hostgate/testkit/swtpm';
 import { Tpm } from '@hostgate/tpm2-js-lite/client';
+import { createServiceClient } from '../src/grpc-client.ts';
 
 const bin = path.resolve(import.meta.dirname, '../bin/hostgate');
 
@@ -328,12 +329,34 @@ describe('hostgate agent enroll + attest against swtpm', { skip: swtpmMissing() 
     assert.equal(body.refusals[1].details.event_index, '3');
     await assert.rejects(readFile(path.join(dir, 'no.pem')), { code: 'ENOENT' });
 
-    // The collector's own refusals reach the agent the same way: an EK root it does not trust.
-    const otherRoots = path.join(dir, 'other-roots.pem');
-    await writeFile(otherRoots, swtpm.ca!.rootCertPem);
+    // The collector's own refusals reach the agent the same way: an operator disables the host.
+    const qc = createServiceClient('quote-collector', { server });
+    try {
+      await new Promise((resolve, reject) =>
+        qc.SetHostState({ hostId, state: 'HOST_STATE_DISABLED', reason: 'test' }, (err, res) =>
+          err ? reject(err) : resolve(res),
+        ),
+      );
+    } finally {
+      qc.close();
+    }
+    const disabled = await hostgate([
+      'attest',
+      '--tpm',
+      swtpm.address,
+      '--server',
+      server,
+      '--eventlog',
+      logFile,
+      '--out',
+      path.join(dir, 'no.pem'),
+    ]);
+    assert.equal(disabled.code, 1);
+    assert.match(disabled.stderr, /^HOST_DISABLED: host ek-[0-9a-f]{32} is disabled by an operator: test$/m);
+
+    // No collector at all: exit 1 with a line that says so.
     const nothing = await hostgate(['enroll', '--tpm', swtpm.address, '--server', '127.0.0.1:1']);
     assert.equal(nothing.code, 1);
     assert.match(nothing.stderr, /UNAVAILABLE: cannot reach 127\.0\.0\.1:1/);
-    assert.ok(new X509Certificate(swtpm.ca!.rootCertPem).ca);
   });
 });
