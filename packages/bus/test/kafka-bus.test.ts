@@ -374,7 +374,7 @@ describe('KafkaBus on a real broker', { skip, timeout: 240_000 }, () => {
     assert.deepEqual([...ledger.ids()].sort(), [...sent].sort());
     ledger.assertClean();
     console.log(
-      `# broker restart: all 600 handled ${Date.now() - t0} ms after the restart began; redelivered ${ledger.duplicates()}; ${errors.length} errors reported`,
+      `# broker restart: all 600 handled ${Date.now() - t0} ms after the restart began; redelivered ${ledger.duplicates()}; ${errors.length} errors reported ${JSON.stringify([...new Set(errors.map((e) => (e instanceof Error ? `${(e as { code?: string }).code ?? e.name}: ${e.message}` : String(e))))].slice(0, 5))}`,
     );
   });
 
