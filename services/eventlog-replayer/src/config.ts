@@ -1,5 +1,5 @@
 // eventlog-replayer configuration: the common keys plus its own, under HOSTGATE_EVENTLOG_REPLAYER_.
-import { address, type ConfigOf, commonConfig } from '@hostgate/service-runtime';
+import { address, type ConfigOf, commonConfig, integer } from '@hostgate/service-runtime';
 
 export const SERVICE_NAME = 'eventlog-replayer';
 
@@ -9,6 +9,11 @@ export const DEFAULT_ADDRESS = '127.0.0.1:50052';
 export const configSchema = {
   ...commonConfig,
   address: address(DEFAULT_ADDRESS, 'gRPC listen address (host:port; port 0 picks a free one)'),
+  deliveryAttempts: integer(
+    60,
+    'deliveries of a message whose handling keeps failing (store or bus down) before it is dead-lettered; about 5 minutes at the bus backoff. Poison messages are dead-lettered at once',
+    { min: 1, max: 1_000_000 },
+  ),
 };
 
 export type EventlogReplayerConfig = ConfigOf<typeof configSchema>;

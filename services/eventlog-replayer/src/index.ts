@@ -11,6 +11,7 @@ export {
 } from './replay.ts';
 export {
   CONSUMER_GROUP,
+  deadLetter,
   encodeBounded,
   MAX_MEASUREMENTS_BYTES,
   type EventlogReplayerDeps,

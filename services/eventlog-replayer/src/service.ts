@@ -2,7 +2,7 @@
 // Kafka: Evidence (hostgate.evidence.v1) in, Measurements (hostgate.measurements.v1) out, keyed by
 // host id; a log that does not replay still yields Measurements, carrying the refusals. gRPC: Replay.
 import * as grpc from '@grpc/grpc-js';
-import type { Bus, BusMessage, Subscription } from '@hostgate/bus';
+import { type Bus, type BusMessage, DLQ_HEADERS, type Subscription } from '@hostgate/bus';
 import {
   decodeEvidence,
   type Evidence__Output,
@@ -35,6 +35,27 @@ export class PoisonMessageError extends Error {
     super(message, options);
     this.code = code;
   }
+}
+
+/** Publishes a poison message to `<topic>.dlq` at once, with the headers the bus itself would add. */
+export async function deadLetter(
+  bus: Bus,
+  message: BusMessage,
+  group: string,
+  err: PoisonMessageError,
+): Promise<void> {
+  await bus.publish(`${message.topic}.dlq`, message.key, message.value, {
+    ...message.headers,
+    [DLQ_HEADERS.reason]: err.message.slice(0, 1024),
+    [DLQ_HEADERS.errorName]: err.name,
+    [DLQ_HEADERS.errorCode]: err.code,
+    [DLQ_HEADERS.attempts]: String(message.attempt),
+    [DLQ_HEADERS.topic]: message.topic,
+    [DLQ_HEADERS.partition]: String(message.partition),
+    [DLQ_HEADERS.offset]: message.offset.toString(),
+    [DLQ_HEADERS.group]: group,
+    [DLQ_HEADERS.failedAt]: new Date().toISOString(),
+  });
 }
 
 /** Evidence → Measurements (same attestation id and host); pure apart from the clock. */
@@ -185,7 +206,20 @@ export async function start(
     subscription = await deps.bus.subscribe({
       topic: KAFKA_TOPICS.evidence,
       group: CONSUMER_GROUP,
-      handler: (message) => handleEvidence(deps, message),
+      maxAttempts: config.deliveryAttempts,
+      handler: async (message) => {
+        try {
+          await handleEvidence(deps, message);
+        } catch (err) {
+          if (!(err instanceof PoisonMessageError)) throw err;
+          // Retrying cannot help a poison message: dead-letter it now and move on.
+          logger.warn(
+            { err, topic: message.topic, offset: message.offset.toString(), key: message.key },
+            'poison message dead-lettered',
+          );
+          await deadLetter(deps.bus, message, CONSUMER_GROUP, err);
+        }
+      },
       onError: (err, ctx) =>
         logger.warn({ err, ...ctx, offset: ctx.offset?.toString() }, 'evidence handling failed'),
     });

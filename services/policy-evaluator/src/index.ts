@@ -10,6 +10,7 @@ export {
 export { migrations } from './migrations.ts';
 export {
   CONSUMER_GROUP,
+  deadLetter,
   handleMeasurements,
   handlers,
   OPERATOR_METADATA,

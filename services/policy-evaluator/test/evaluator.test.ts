@@ -276,3 +276,45 @@ test('poison measurements go to the dead-letter topic; the consumer keeps going'
     'PROTO_DECODE',
   ]);
 });
+
+test('a store that fails for a while delays the verdict, never dead-letters it; poison goes at once', async (t) => {
+  const { InProcessBus } = await import('@hostgate/bus');
+  const { loadServiceConfig } = await import('@hostgate/service-runtime');
+  const { configSchema, SERVICE_NAME, start } = await import('../src/index.ts');
+  const { logger, openTestDb } = await import('./harness.ts');
+  const bus = new InProcessBus();
+  t.after(() => bus.close());
+  const real = await openTestDb(t);
+  let failures = 3;
+  const flaky = {
+    ...real,
+    kind: real.kind,
+    schema: real.schema,
+    query: real.query.bind(real),
+    migrate: real.migrate.bind(real),
+    close: real.close.bind(real),
+    transaction: <T>(fn: (tx: import('@hostgate/service-runtime').Queryable) => Promise<T>) =>
+      failures-- > 0 ? Promise.reject(new Error('connection reset')) : real.transaction(fn),
+  };
+  const config = loadServiceConfig(
+    { name: SERVICE_NAME, config: configSchema },
+    { HOSTGATE_POLICY_EVALUATOR_ADDRESS: '127.0.0.1:0', HOSTGATE_POLICY_EVALUATOR_DELIVERY_ATTEMPTS: '10' },
+  );
+  const svc = await start(config, { logger, bus, db: flaky });
+  t.after(() => svc.stop());
+  const verdicts = await collect(bus, KAFKA_TOPICS.verdicts);
+  const dlq = await collect(bus, `${KAFKA_TOPICS.measurements}.dlq`);
+  await bus.publish(
+    KAFKA_TOPICS.measurements,
+    'host-f',
+    encodeMeasurements(measurementsOf('att-f', 'host-f').measurements),
+  );
+  const [v] = await verdicts.waitFor(1, 30_000);
+  assert.equal(v?.key, 'host-f');
+  assert.equal(failures, -1, 'the store was tried four times');
+  await bus.publish(KAFKA_TOPICS.measurements, 'host-g', new Uint8Array([0xff]));
+  const [dead] = await dlq.waitFor(1);
+  assert.equal(dead?.headers[DLQ_HEADERS.attempts], '1');
+  assert.equal(dead?.headers[DLQ_HEADERS.errorCode], 'PROTO_DECODE');
+  assert.equal(dlq.seen.length, 1);
+});
