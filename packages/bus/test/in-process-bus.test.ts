@@ -45,6 +45,39 @@ describe('InProcessBus', () => {
     await bus.close();
   });
 
+  test('a member joining mid-stream takes partitions over without a message handled twice or out of order', async () => {
+    const bus = new InProcessBus({ partitions: 4 });
+    const handled: Array<{ member: string; key: string; seq: number }> = [];
+    const handler = (member: string) => async (m: BusMessage) => {
+      const [key, seq] = dec(m.value).split(':');
+      handled.push({ member, key: key!, seq: Number(seq) });
+      await delay(1);
+    };
+    const a = await bus.subscribe({ topic: 't', group: 'g', handler: handler('a') });
+    for (let seq = 0; seq < 40; seq++)
+      for (let k = 0; k < 8; k++) await bus.publish('t', `host-${k}`, enc(`host-${k}:${seq}`));
+    await until(() => handled.length >= 60);
+    const b = await bus.subscribe({ topic: 't', group: 'g', handler: handler('b') });
+    await until(() => handled.length >= 320);
+    await delay(20);
+    assert.equal(handled.length, 320, 'each message handled once');
+    for (let k = 0; k < 8; k++) {
+      const seqs = handled.filter((h) => h.key === `host-${k}`).map((h) => h.seq);
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 40 }, (_, i) => i),
+        `host-${k} in order across the handoff`,
+      );
+    }
+    assert.ok(
+      handled.some((h) => h.member === 'b'),
+      'the new member got work',
+    );
+    await a.close();
+    await b.close();
+    await bus.close();
+  });
+
   test('every group sees every message; inside a group each is handled once and the work is shared', async () => {
     const bus = new InProcessBus({ partitions: 6 });
     const byMember: Record<string, string[]> = { a: [], b: [], other: [] };
