@@ -35,6 +35,14 @@ export const configSchema = {
   adminToken: optionalString(
     'bearer token RevokeHost requires (metadata authorization: Bearer <token>); unset: loopback callers only',
   ),
+  fleetPollMs: integer(
+    250,
+    "how often, while someone watches, the store is read for other replicas' fleet changes",
+    {
+      min: 50,
+      max: 5000,
+    },
+  ),
   expirySweepMs: integer(1000, 'how often expired certificates are looked for (WatchFleet EXPIRED)', {
     min: 50,
     max: 60_000,

@@ -87,4 +87,9 @@ CREATE TABLE audit_log (
 );
 `,
   },
+  {
+    id: '0002_hosts_changed',
+    // Replicas poll hosts by updated_at to tell their watchers what the others changed.
+    sql: 'CREATE INDEX hosts_updated ON hosts (updated_at);',
+  },
 ];

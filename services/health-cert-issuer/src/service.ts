@@ -10,6 +10,7 @@ import { openCa } from './ca.ts';
 import type { HealthCertIssuerConfig } from './config.ts';
 import { SERVICE_NAME } from './config.ts';
 import { FleetHub } from './fleet.ts';
+import { FleetPoller } from './fleet-poller.ts';
 import { grpcHandlers } from './grpc.ts';
 import { Issuer, PoisonMessageError } from './issuer.ts';
 import { migrations } from './migrations.ts';
@@ -132,6 +133,14 @@ export async function start(
       });
   }, config.expirySweepMs);
   sweep.unref();
+  const poller = new FleetPoller({
+    db: deps.db,
+    hub,
+    logger,
+    intervalMs: config.fleetPollMs,
+    now: issuer.now,
+  });
+  poller.start();
   server.setServing(true);
   let stopping: Promise<void> | undefined;
   return {
@@ -141,6 +150,7 @@ export async function start(
     stop: () => {
       stopping ??= (async () => {
         clearInterval(sweep);
+        poller.stop();
         server.setServing(false);
         await subscription.close();
         // Watch streams never end on their own; end them so the server can drain.

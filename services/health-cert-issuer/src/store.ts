@@ -94,6 +94,15 @@ export async function putHost(db: Queryable, s: HostState): Promise<HostState> {
   return hostFromRow(rows[0]!);
 }
 
+/** Hosts whose state changed at or after `since`, oldest change first (what other replicas did). */
+export async function hostsChangedSince(db: Queryable, since: Date, limit: number): Promise<HostState[]> {
+  const { rows } = await db.query<HostRow>(
+    `SELECT ${HOST_COLUMNS} FROM hosts WHERE updated_at >= $1 ORDER BY updated_at, host_id LIMIT $2`,
+    [since, limit],
+  );
+  return rows.map(hostFromRow);
+}
+
 /** Healthy hosts whose certificate expired by `now`, marked unhealthy (each row by one replica only). */
 export async function expireHosts(db: Queryable, now: Date, limit: number): Promise<HostState[]> {
   const { rows } = await db.query<HostRow>(

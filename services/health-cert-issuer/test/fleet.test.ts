@@ -227,3 +227,77 @@ test('without an admin token RevokeHost is accepted from loopback, with the peer
   const { rows } = await s.db.query<{ actor: string }>('SELECT actor FROM audit_log');
   assert.match(rows[0]!.actor, /^local@(ipv4:)?127\.0\.0\.1:\d+$/);
 });
+
+test('two replicas on one store: a watcher of one sees what the other decided, once, within 1 s', async (t) => {
+  const { InProcessBus: Bus } = await import('@hostgate/bus');
+  const { loadServiceConfig } = await import('@hostgate/service-runtime');
+  const { configSchema, SERVICE_NAME, start } = await import('../src/index.ts');
+  const embedded = await openEmbeddedPostgres(undefined);
+  t.after(() => embedded.close());
+  const db = embedded.db('health_cert_issuer');
+  const config = loadServiceConfig(
+    { name: SERVICE_NAME, config: configSchema },
+    { HOSTGATE_HEALTH_CERT_ISSUER_ADDRESS: '127.0.0.1:0' },
+  );
+  const replicas = [];
+  for (let i = 0; i < 2; i++) {
+    const bus = new Bus();
+    t.after(() => bus.close());
+    const r = await start(config, { logger: silentLogger, bus, db });
+    t.after(() => r.stop());
+    replicas.push(r);
+  }
+  const [a, b] = replicas as [(typeof replicas)[0], (typeof replicas)[0]];
+  assert.equal(a.issuer.ca.certificatePem, b.issuer.ca.certificatePem, 'both sign with the CA in the store');
+  const protos = loadHostgateProtos();
+  const clientB = new protos.HealthCertIssuerService(b.address, grpc.credentials.createInsecure());
+  t.after(() => clientB.close());
+  const watch = clientB.WatchFleet({ hostIds: [], includeSnapshot: true });
+  t.after(() => watch.cancel());
+  watch.on('error', () => {});
+  const seen: WatchFleetResponse__Output[] = [];
+  await new Promise<void>((resolve) => {
+    watch.on('data', (m: WatchFleetResponse__Output) => {
+      seen.push(m);
+      if (m.snapshotComplete) resolve();
+    });
+  });
+  const keys = hostKeys();
+  const waitFor = async (n: number) => {
+    const started = performance.now();
+    while (seen.length < n && performance.now() - started < 1000) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(seen.length, n, `watcher of replica B saw ${seen.length - 1} changes, expected ${n - 1}`);
+    return performance.now() - started;
+  };
+  await a.issuer.handleVerdict({
+    key: 'host-ab',
+    value: encodeVerdict(verdict({ hostId: 'host-ab', keys, pass: true })),
+    headers: {},
+  });
+  const issuedMs = await waitFor(2);
+  assert.equal(seen[1]!.cause, 'FLEET_CHANGE_CAUSE_ISSUED');
+  assert.equal(seen[1]!.status!.health, 'HOST_HEALTH_HEALTHY');
+  await a.issuer.handleVerdict({
+    key: 'host-ab',
+    value: encodeVerdict(
+      verdict({
+        hostId: 'host-ab',
+        keys,
+        pass: false,
+        refusals: [{ code: 'SECURE_BOOT_OFF', message: 'off', details: {} }],
+      }),
+    ),
+    headers: {},
+  });
+  const refusedMs = await waitFor(3);
+  t.diagnostic(
+    `replica B's watcher saw A's issue after ${issuedMs.toFixed(0)} ms, its refusal after ${refusedMs.toFixed(0)} ms`,
+  );
+  assert.equal(seen[2]!.cause, 'FLEET_CHANGE_CAUSE_REFUSED');
+  // A change B made itself arrives once, though the poller also reads it.
+  await b.issuer.revokeHost('host-ab', 'retired', 'ops');
+  await waitFor(4);
+  assert.equal(seen[3]!.cause, 'FLEET_CHANGE_CAUSE_REVOKED');
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(seen.length, 4, 'no change delivered twice');
+});
