@@ -76,6 +76,10 @@ export interface FleetReport {
   store: string;
   hosts: number;
   cpus: number;
+  /** Attestations the services handled in all (setup and warm-up included). */
+  attestations: number;
+  /** PostgreSQL commits of the four services over the run (processes on DATABASE_URL only). */
+  postgresCommits?: number;
   phases: PhaseResult[];
 }
 
@@ -90,7 +94,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Deployment {
   clients: ServiceClients;
   store: string;
-  stop(): Promise<void>;
+  /** Stops the services; returns the PostgreSQL commits they made when the bench owned the database. */
+  stop(): Promise<number | undefined>;
 }
 
 /** One process per service, configured through the environment as a deployment would be. */
@@ -182,7 +187,17 @@ async function spawnServices(
       stop: async () => {
         for (const c of Object.values(clients)) c.close();
         await stopChildren();
+        // Closed connections have flushed their statistics: every commit in this database is ours.
+        let commits: number | undefined;
+        if (dbName !== undefined && baseUrl !== undefined) {
+          const c = new pg.Client({ connectionString: baseUrl });
+          await c.connect();
+          const r = await c.query('SELECT xact_commit FROM pg_stat_database WHERE datname = $1', [dbName]);
+          await c.end();
+          commits = Number(r.rows[0]?.xact_commit ?? Number.NaN);
+        }
         await dropDb();
+        return commits;
       },
     };
   } catch (err) {
@@ -220,7 +235,14 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
       const pipeline: Pipeline = await startPipeline(
         kafka === undefined ? { ekRoots: [root.pemFile] } : { kafka, ekRoots: [root.pemFile] },
       );
-      deployment = { clients: pipeline.clients, store: pipeline.store, stop: () => pipeline.stop() };
+      deployment = {
+        clients: pipeline.clients,
+        store: pipeline.store,
+        stop: async () => {
+          await pipeline.stop();
+          return undefined;
+        },
+      };
     }
     const collector = deployment.clients.collector;
     const events = uefiBoot();
@@ -329,14 +351,20 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
         maxMs: Math.round((latencies.at(-1) ?? Number.NaN) * 10) / 10,
       });
     }
-    return {
+    const store = deployment.store;
+    const commits = await deployment.stop();
+    deployment = undefined;
+    const report: FleetReport = {
       deploy: opts.deploy,
       bus: opts.bus,
-      store: deployment.store,
+      store,
       hosts: opts.hosts,
       cpus: os.availableParallelism(),
+      attestations: 1 + hosts.length + results.reduce((n, r) => n + r.started, 0),
       phases: results,
     };
+    if (commits !== undefined) report.postgresCommits = commits;
+    return report;
   } finally {
     await deployment?.stop().catch((err: unknown) => log(`stopping the services: ${String(err)}`));
     await kafka?.stop();
@@ -371,12 +399,17 @@ export function formatReport(r: FleetReport): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  return [
-    `fleet bench: ${r.hosts} software hosts, services as ${r.deploy} on a ${r.bus} bus, store ${r.store}, ${r.cpus} CPUs`,
+  const lines = [
+    `fleet bench: ${r.hosts} software hosts, services as ${r.deploy} on a ${r.bus} bus, store ${r.store}, ${r.cpus} CPUs, load average ${os.loadavg()[0]?.toFixed(1)}`,
     line(head),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...rows.map(line),
-  ].join('\n');
+  ];
+  if (r.postgresCommits !== undefined)
+    lines.push(
+      `PostgreSQL: ${r.postgresCommits} commits for ${r.hosts} enrollments and ${r.attestations} attestations (≈ ${(r.postgresCommits / r.attestations).toFixed(1)} per attestation)`,
+    );
+  return lines.join('\n');
 }
 
 function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
