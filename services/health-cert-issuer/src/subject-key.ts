@@ -32,7 +32,7 @@ function codeOf(err: unknown): string {
 }
 
 /**
- * SPKI DER of the certified key when it is a fixedTPM, fixedParent, unrestricted sign-only ECC
+ * SPKI DER of the certified key when it is a fixedTPM, fixedParent, sensitiveDataOrigin, unrestricted sign-only ECC
  * P-256 key whose TPM2_Certify verifies with the AK; otherwise the refusal.
  */
 export function subjectKeyFromVerdict(
@@ -67,6 +67,7 @@ export function subjectKeyFromVerdict(
     problems.push('not an ECC NIST P-256 key');
   if ((attrs & TPMA.fixedTPM) === 0) problems.push('not fixedTPM');
   if ((attrs & TPMA.fixedParent) === 0) problems.push('not fixedParent');
+  if ((attrs & TPMA.sensitiveDataOrigin) === 0) problems.push('not sensitiveDataOrigin (it was imported)');
   if ((attrs & TPMA.sign) === 0) problems.push('not a signing key');
   if ((attrs & TPMA.decrypt) !== 0) problems.push('also a decryption key');
   if ((attrs & TPMA.restricted) !== 0) problems.push('restricted (cannot sign a TLS handshake)');
