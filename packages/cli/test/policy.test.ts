@@ -185,3 +185,22 @@ test('usage errors exit 2', async () => {
   assert.equal(help.status, 0);
   assert.match(help.stdout, /hostgate policy capture --host ID/);
 });
+
+test('HOSTGATE_ADMIN_TOKEN is sent as the bearer token the evaluator asks for', async (t) => {
+  const ev = await startEvaluator(t, { HOSTGATE_POLICY_EVALUATOR_ADMIN_TOKEN: 'tok-123' });
+  const dir = mkdtempSync(path.join(tmpdir(), 'hostgate-policy-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'sb.json');
+  writeFileSync(file, JSON.stringify({ class: 'web', rules: [{ id: 'sb', kind: 'secure-boot-enabled' }] }));
+  const s = ['--server', ev.address];
+  const denied = await run(['policy', 'publish', file, ...s], { HOSTGATE_ADMIN_TOKEN: '' });
+  assert.equal(denied.status, 1);
+  assert.match(denied.stderr, /UNAUTHENTICATED/);
+  const ok = await run(['policy', 'publish', file, '--activate', ...s], { HOSTGATE_ADMIN_TOKEN: 'tok-123' });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /published web v1 \(active\): 1 rules/);
+  // Reads need no token.
+  const list = await run(['policy', 'list', '--json', ...s], { HOSTGATE_ADMIN_TOKEN: '' });
+  assert.equal(list.status, 0, list.stderr);
+  assert.equal(JSON.parse(list.stdout)[0].active, true);
+});

@@ -1,5 +1,5 @@
 // policy-evaluator configuration: the common keys plus its own, under HOSTGATE_POLICY_EVALUATOR_.
-import { address, type ConfigOf, commonConfig, integer } from '@hostgate/service-runtime';
+import { address, type ConfigOf, commonConfig, integer, optionalString } from '@hostgate/service-runtime';
 
 export const SERVICE_NAME = 'policy-evaluator';
 
@@ -9,6 +9,9 @@ export const DEFAULT_ADDRESS = '127.0.0.1:50053';
 export const configSchema = {
   ...commonConfig,
   address: address(DEFAULT_ADDRESS, 'gRPC listen address (host:port; port 0 picks a free one)'),
+  adminToken: optionalString(
+    'when set, calls that change policy (publish, activate, deactivate, capture, assign) need the metadata "authorization: Bearer <token>"',
+  ),
   deliveryAttempts: integer(
     60,
     'deliveries of a message whose handling keeps failing (store or bus down) before it is dead-lettered; about 5 minutes at the bus backoff. Poison messages are dead-lettered at once',

@@ -13,6 +13,7 @@ export {
   deadLetter,
   handleMeasurements,
   handlers,
+  MUTATING_METHODS,
   OPERATOR_METADATA,
   type PolicyEvaluatorDeps,
   PoisonMessageError,

@@ -2,7 +2,7 @@
 // golden sets (versioned, immutable once published), verdict history and the admin audit log.
 // Kafka: Measurements (hostgate.measurements.v1) in, Verdict (hostgate.verdicts.v1) out, keyed by
 // host id, one verdict per attestation id. gRPC: the operators' admin API and on-demand Evaluate.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { type Bus, type BusMessage, DLQ_HEADERS, type Subscription } from '@hostgate/bus';
 import {
@@ -247,19 +247,50 @@ function pageOf(
   return { limit: Math.min(max, size || def), offset };
 }
 
+/** Admin calls that change policy: audited, and authenticated when an admin token is configured. */
+export const MUTATING_METHODS: ReadonlySet<string> = new Set([
+  'PublishGoldenSet',
+  'ActivateGoldenSet',
+  'DeactivateGoldenSet',
+  'Capture',
+  'AssignHostClass',
+]);
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
 
 /** The service's gRPC handlers. */
 export function handlers(
   deps: PolicyEvaluatorDeps,
   store = new PolicyStore(deps.db),
+  opts: { adminToken?: string | undefined } = {},
 ): Partial<PolicyEvaluatorServiceHandlers> {
   const { logger } = deps;
+  const tokenDigest = opts.adminToken === undefined ? undefined : sha256(opts.adminToken);
+  /** Calls that change policy need the admin token when one is configured (compared in constant time). */
+  function authorize(call: { metadata: grpc.Metadata }): void {
+    if (tokenDigest === undefined) return;
+    const v = call.metadata.get('authorization')[0];
+    const header = typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : '';
+    const m = /^Bearer (.+)$/.exec(header);
+    if (m === null || !timingSafeEqual(sha256(m[1]!), tokenDigest))
+      throw new StatusError(
+        grpc.status.UNAUTHENTICATED,
+        'this call changes policy and needs a valid admin token',
+      );
+  }
   /** Runs an async handler; maps library errors to gRPC status codes in this one place. */
   function unary<Req, Res>(name: string, fn: (req: Req, actor: string) => Promise<Res>): Unary<Req, Res> {
+    const mutating = MUTATING_METHODS.has(name);
     return (call, callback) => {
       const actor = operatorOf(call);
-      fn(call.request, actor).then(
+      (async () => {
+        if (mutating) authorize(call);
+        return fn(call.request, actor);
+      })().then(
         (res) => callback(null, res),
         (err: unknown) => {
           let code = grpc.status.INTERNAL;
@@ -451,7 +482,7 @@ export async function start(
       {
         name: SERVICE_NAMES.policyEvaluator,
         definition: protos.PolicyEvaluatorService.service,
-        implementation: handlers(deps, store),
+        implementation: handlers(deps, store, { adminToken: config.adminToken }),
       },
     ],
     reflection: [protos.packageDefinition],

@@ -318,3 +318,35 @@ test('a store that fails for a while delays the verdict, never dead-letters it; 
   assert.equal(dead?.headers[DLQ_HEADERS.errorCode], 'PROTO_DECODE');
   assert.equal(dlq.seen.length, 1);
 });
+
+test('with an admin token configured, calls that change policy need it; reads do not', async (t) => {
+  const ev = await startEvaluator(t, { HOSTGATE_POLICY_EVALUATOR_ADMIN_TOKEN: 's3cret-token' });
+  const draft = { goldenSet: { hostClass: 'web', rules: [{ id: 'sb', secureBootEnabled: {} }] } };
+  const codeOf = (p: Promise<unknown>) =>
+    p.then(
+      () => grpc.status.OK,
+      (err: grpc.ServiceError) => err.code,
+    );
+  assert.equal(await codeOf(ev.call('PublishGoldenSet', draft, 'mallory')), grpc.status.UNAUTHENTICATED);
+  assert.equal(
+    await codeOf(ev.call('PublishGoldenSet', draft, 'mallory', 'wrong')),
+    grpc.status.UNAUTHENTICATED,
+  );
+  assert.equal(
+    await codeOf(ev.call('AssignHostClass', { hostId: 'h', hostClass: 'web' })),
+    grpc.status.UNAUTHENTICATED,
+  );
+  assert.equal(await codeOf(ev.call('Capture', { hostId: 'h' })), grpc.status.UNAUTHENTICATED);
+  assert.equal(await codeOf(ev.call('PublishGoldenSet', draft, 'erin', 's3cret-token')), grpc.status.OK);
+  assert.equal(
+    await codeOf(ev.call('ActivateGoldenSet', { hostClass: 'web', version: 1 }, 'erin')),
+    grpc.status.UNAUTHENTICATED,
+  );
+  assert.equal(await codeOf(ev.call('ListGoldenSets', {})), grpc.status.OK);
+  // Refused calls leave no trace; the accepted one is audited under its operator.
+  const audit = await new PolicyStore(ev.db).auditLog();
+  assert.deepEqual(
+    audit.map((a) => [a.actor, a.action]),
+    [['erin', 'PublishGoldenSet']],
+  );
+});

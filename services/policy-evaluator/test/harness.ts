@@ -78,16 +78,16 @@ export interface Evaluator {
   /** Publishes Measurements and returns the next verdict. */
   judge(m: Measurements): Promise<Verdict__Output>;
   /** Unary admin call with an operator name in the metadata. */
-  call<Res>(method: string, req: object, operator?: string): Promise<Res>;
+  call<Res>(method: string, req: object, operator?: string, token?: string): Promise<Res>;
 }
 
-export async function startEvaluator(t: After): Promise<Evaluator> {
+export async function startEvaluator(t: After, env: Record<string, string> = {}): Promise<Evaluator> {
   const bus = new InProcessBus();
   t.after(() => bus.close());
   const db = await openTestDb(t);
   const config = loadServiceConfig(
     { name: SERVICE_NAME, config: configSchema },
-    { HOSTGATE_POLICY_EVALUATOR_ADDRESS: '127.0.0.1:0' },
+    { HOSTGATE_POLICY_EVALUATOR_ADDRESS: '127.0.0.1:0', ...env },
   );
   const svc = await start(config, { logger, bus, db });
   t.after(() => svc.stop());
@@ -106,9 +106,10 @@ export async function startEvaluator(t: After): Promise<Evaluator> {
       const all = await verdicts.waitFor(n + 1);
       return decodeVerdict(all[n]!.value);
     },
-    call<Res>(method: string, req: object, operator?: string) {
+    call<Res>(method: string, req: object, operator?: string, token?: string) {
       const md = new grpc.Metadata();
       if (operator !== undefined) md.set(OPERATOR_METADATA, operator);
+      if (token !== undefined) md.set('authorization', `Bearer ${token}`);
       return new Promise<Res>((resolve, reject) => {
         const fn = (client as unknown as Record<string, (...args: unknown[]) => unknown>)[method]!;
         fn.call(client, req, md, (err: grpc.ServiceError | null, res: Res) =>

@@ -39,6 +39,9 @@ options for every subcommand:
   --server ADDR     policy-evaluator address (default HOSTGATE_POLICY_EVALUATOR_ADDRESS or 127.0.0.1:50053)
   --operator NAME   who is acting, for the audit log (default HOSTGATE_OPERATOR, else the login name)
 
+HOSTGATE_ADMIN_TOKEN, when set, is sent as the bearer token that calls changing policy need when the
+evaluator is configured with one (HOSTGATE_POLICY_EVALUATOR_ADMIN_TOKEN).
+
 Exit status: 0 done, 1 refused by the service (or unreachable), 2 usage error.`;
 
 const COMMON = {
@@ -536,6 +539,9 @@ export const command: Command = async (argv) => {
   const address = serviceAddress('policy-evaluator', server);
   const metadata = new grpc.Metadata();
   metadata.set('x-hostgate-operator', operatorName(values));
+  // Needed by the calls that change policy when the evaluator has an admin token configured.
+  const token = process.env['HOSTGATE_ADMIN_TOKEN'];
+  if (token !== undefined && token.trim() !== '') metadata.set('authorization', `Bearer ${token.trim()}`);
   const client = createServiceClient('policy-evaluator', server === undefined ? {} : { server });
   const ctx: Ctx = { client, metadata, json: values['json'] === true };
   try {
