@@ -10,6 +10,7 @@
 // without it each service uses PGlite in a temporary folder.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,6 +69,8 @@ export interface PhaseResult {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** CPU milliseconds each measured process spent per certificate issued in the phase. */
+  cpuMsPerIssued: Record<string, number>;
 }
 
 export interface FleetReport {
@@ -96,6 +99,20 @@ interface Deployment {
   store: string;
   /** Stops the services; returns the PostgreSQL commits they made when the bench owned the database. */
   stop(): Promise<number | undefined>;
+  /** OS processes whose CPU time is measured per phase (service processes, the Kafka broker). */
+  pids: Record<string, number>;
+}
+
+/** CPU seconds (user + system) a process has used, from /proc; undefined where /proc is absent. */
+function cpuSecondsOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 (clock ticks, 100 Hz on Linux).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 /** One process per service, configured through the environment as a deployment would be. */
@@ -181,8 +198,18 @@ async function spawnServices(
       }
     }
     const clients = serviceClients(addresses);
+    const pids: Record<string, number> = {};
+    SERVICES.forEach((service, i) => {
+      const pid = children[i]?.pid;
+      if (pid !== undefined) pids[service] = pid;
+    });
+    if (kafka !== undefined) {
+      const kafkaPid = Number(readFileSync(path.join(kafka.dir, 'kafka.pid'), 'utf8').trim());
+      if (Number.isInteger(kafkaPid)) pids['kafka'] = kafkaPid;
+    }
     return {
       clients,
+      pids,
       store: url === undefined ? 'pglite (one per process)' : 'postgresql',
       stop: async () => {
         for (const c of Object.values(clients)) c.close();
@@ -242,7 +269,12 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
           await pipeline.stop();
           return undefined;
         },
+        pids: { 'all four services + bench': process.pid },
       };
+      if (kafka !== undefined) {
+        const kafkaPid = Number(readFileSync(path.join(kafka.dir, 'kafka.pid'), 'utf8').trim());
+        if (Number.isInteger(kafkaPid)) deployment.pids['kafka'] = kafkaPid;
+      }
     }
     const collector = deployment.clients.collector;
     const events = uefiBoot();
@@ -301,6 +333,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
         inflight.add(p);
         return p;
       };
+      const pids = deployment.pids;
+      const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSecondsOf(pid)]));
       const t0 = performance.now();
       const endAt = t0 + phase.durationS * 1000;
       if (phase.rate === 'max') {
@@ -333,6 +367,13 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
       }
       const elapsed = (performance.now() - t0) / 1000;
       await Promise.all(inflight);
+      const cpuMsPerIssued: Record<string, number> = {};
+      for (const [k, pid] of Object.entries(pids)) {
+        const before = cpuBefore[k];
+        const after = cpuSecondsOf(pid);
+        if (before !== undefined && after !== undefined && issued > 0)
+          cpuMsPerIssued[k] = Math.round(((after - before) * 1000 * 100) / issued) / 100;
+      }
       latencies.sort((a, b) => a - b);
       results.push({
         offered:
@@ -349,6 +390,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
         p50Ms: Math.round(percentile(latencies, 50) * 10) / 10,
         p99Ms: Math.round(percentile(latencies, 99) * 10) / 10,
         maxMs: Math.round((latencies.at(-1) ?? Number.NaN) * 10) / 10,
+        cpuMsPerIssued,
       });
     }
     const store = deployment.store;
@@ -405,6 +447,12 @@ export function formatReport(r: FleetReport): string {
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...rows.map(line),
   ];
+  const procs = [...new Set(r.phases.flatMap((p) => Object.keys(p.cpuMsPerIssued)))];
+  if (procs.length > 0) {
+    lines.push('CPU ms per certificate (user + system, from /proc):');
+    for (const p of r.phases)
+      lines.push(`  ${p.offered}: ${procs.map((k) => `${k} ${p.cpuMsPerIssued[k] ?? '-'}`).join(', ')}`);
+  }
   if (r.postgresCommits !== undefined)
     lines.push(
       `PostgreSQL: ${r.postgresCommits} commits for ${r.hosts} enrollments and ${r.attestations} attestations (≈ ${(r.postgresCommits / r.attestations).toFixed(1)} per attestation)`,
