@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { parseAddress } from './config.ts';
+import { traceImplementation } from './grpc-tracing.ts';
 import { HealthService, healthPackageDefinition, healthServiceDefinition } from './health.ts';
 import type { Logger } from './logger.ts';
 
@@ -66,7 +67,9 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   server.addService(healthServiceDefinition(), health.implementation());
   for (const s of opts.services ?? []) {
     const implemented = Object.entries(s.implementation).filter(([, h]) => h !== undefined);
-    server.addService(s.definition, Object.fromEntries(implemented) as grpc.UntypedServiceImplementation);
+    // Each call runs in its caller's trace context (W3C traceparent in metadata).
+    const impl = Object.fromEntries(implemented) as grpc.UntypedServiceImplementation;
+    server.addService(s.definition, traceImplementation(s.definition, impl));
   }
   const described = [healthPackageDefinition(), ...(opts.reflection ?? [])];
   new ReflectionService(Object.assign({}, ...described) as PackageDefinition).addToServer(server);

@@ -10,6 +10,7 @@ import {
   trace,
   type Tracer,
 } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { Metadata } from '@grpc/grpc-js';
 
@@ -22,6 +23,17 @@ export interface Telemetry {
 }
 
 let fallbackPropagatorInstalled = false;
+let contextManagerInstalled = false;
+
+/**
+ * Keeps the active context across awaits (AsyncLocalStorage) even without the SDK, so a
+ * trace that arrives in gRPC metadata reaches the Kafka headers of what the handler publishes.
+ */
+export function ensureContextManager(): void {
+  if (contextManagerInstalled) return;
+  contextManagerInstalled = true;
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+}
 
 /**
  * Installs W3C trace-context + baggage propagation unless a propagator is already registered
@@ -50,12 +62,14 @@ export async function startTelemetry(opts: TelemetryOptions): Promise<Telemetry>
   const endpoint = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
   if (endpoint === undefined || endpoint === '') {
     ensurePropagator();
+    ensureContextManager();
     return { enabled: false, tracer: (name) => trace.getTracer(name), shutdown: async () => {} };
   }
   const { NodeSDK } = await import('@opentelemetry/sdk-node');
   const sdk = new NodeSDK({ serviceName: env['OTEL_SERVICE_NAME'] ?? opts.serviceName });
   sdk.start();
   fallbackPropagatorInstalled = true;
+  contextManagerInstalled = true;
   let done: Promise<void> | undefined;
   return {
     enabled: true,

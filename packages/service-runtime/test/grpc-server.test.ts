@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { setTimeout as setTimeoutP } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { isPortFree } from '@hostgate/testkit/ports';
@@ -11,10 +12,11 @@ import {
   createLogger,
   extractFromMetadata,
   healthPackageDefinition,
+  injectToHeaders,
   injectToMetadata,
   startGrpcServer,
 } from '../src/index.ts';
-import { trace, context } from '@opentelemetry/api';
+import { context, isSpanContextValid, type SpanContext, trace } from '@opentelemetry/api';
 
 const logger = createLogger({
   service: 'test',
@@ -58,9 +60,16 @@ async function startEcho(onSlow?: () => void) {
         definition: echoDef,
         implementation: {
           Say: (c: grpc.ServerUnaryCall<{ text: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-            // Echo back the trace id the caller propagated, proving metadata extraction works.
-            const span = trace.getSpan(extractFromMetadata(c.metadata));
-            cb(null, { text: `${c.request.text}|${span?.spanContext().traceId ?? ''}` });
+            // The caller's trace id three ways: read from metadata by hand, as the active span
+            // after an await (set by the server wrapper), and in headers a publish would carry.
+            const idOf = (sc: SpanContext | undefined) =>
+              sc !== undefined && isSpanContextValid(sc) ? sc.traceId : '';
+            const fromMetadata = idOf(trace.getSpanContext(extractFromMetadata(c.metadata)));
+            void setTimeoutP(1).then(() => {
+              const active = idOf(trace.getSpanContext(context.active()));
+              const header = injectToHeaders()['traceparent']?.split('-')[1] ?? '';
+              cb(null, { text: `${c.request.text}|${fromMetadata}|${active}|${header}` });
+            });
           },
           Slow: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => {
             onSlow?.();
@@ -159,7 +168,7 @@ test('shutdown cancels calls still running after the grace period', async () => 
   client.close();
 });
 
-test('trace context crosses gRPC metadata (W3C traceparent)', async (t) => {
+test('trace context crosses gRPC metadata into the handler (across awaits) and on to message headers', async (t) => {
   const server = await startEcho();
   t.after(() => server.shutdown(1000));
   const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -173,8 +182,11 @@ test('trace context crosses gRPC metadata (W3C traceparent)', async (t) => {
   assert.equal(md.get('traceparent')[0], `00-${traceId}-00f067aa0ba902b7-01`);
   const client = echoClient(server.address);
   const r = await call(client.Say, client, { text: 'hi' }, md);
+  assert.equal(r.text, `hi|${traceId}|${traceId}|${traceId}`);
+  // Without a caller trace the handler runs in none.
+  const plain = await call(client.Say, client, { text: 'x' });
   client.close();
-  assert.equal(r.text, `hi|${traceId}`);
+  assert.equal(plain.text, 'x|||');
 });
 
 type ReflectionReply = { list_services_response?: { service: { name: string }[] } };
