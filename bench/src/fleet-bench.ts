@@ -3,7 +3,7 @@
 // default, as deployed — at fixed offered loads and then flat out, and report attestations/s and
 // the round trip an agent sees (GetChallenge → certificate) at p50/p99.
 //
-//   npm run bench:fleet -w @hostgate/bench -- [--hosts 200] [--rates 100,500,max] [--duration 15]
+//   npm run bench:fleet -w @hostgate/bench -- [--hosts 200] [--rates 100,200,500,max] [--duration 15]
 //       [--concurrency 64] [--deploy processes|in-process] [--bus kafka|in-process] [--json]
 //
 // With DATABASE_URL the services use a fresh database on that server (dropped afterwards);
@@ -465,7 +465,7 @@ function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
     args: argv,
     options: {
       hosts: { type: 'string', default: '200' },
-      rates: { type: 'string', default: '100,500,max' },
+      rates: { type: 'string', default: '100,200,500,max' },
       duration: { type: 'string', default: '15' },
       concurrency: { type: 'string', default: '64' },
       deploy: { type: 'string', default: 'processes' },
