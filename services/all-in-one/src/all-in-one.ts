@@ -9,6 +9,9 @@ import * as policyEvaluator from '@hostgate/policy-evaluator';
 import * as quoteCollector from '@hostgate/quote-collector';
 import {
   type CommonConfig,
+  ConfigError,
+  type ConfigOf,
+  type ConfigProblem,
   createLogger,
   type Db,
   type EmbeddedPostgres,
@@ -18,6 +21,7 @@ import {
   openEmbeddedPostgres,
   openPostgresDb,
   openServiceBus,
+  type Schema,
   schemaForService,
   startTelemetry,
 } from '@hostgate/service-runtime';
@@ -47,24 +51,47 @@ export interface AllInOne {
 /** Starts the four services in this process; on failure closes whatever had started and rethrows. */
 export async function startAllInOne(opts: AllInOneOptions = {}): Promise<AllInOne> {
   const env = opts.env ?? process.env;
-  // Every config is validated before anything starts, so a typo costs no startup time.
+  // Every config is validated before anything starts, and every problem of all four is
+  // reported at once, so a typo costs no startup time and no second attempt.
+  const problems: ConfigProblem[] = [];
+  const load = <S extends Schema>(def: {
+    SERVICE_NAME: string;
+    configSchema: S;
+  }): ConfigOf<S> | undefined => {
+    try {
+      return loadServiceConfig({ name: def.SERVICE_NAME, config: def.configSchema }, env);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems.map((p) => ({ ...p, source: `${def.SERVICE_NAME}: ${p.source}` })));
+      return undefined;
+    }
+  };
+  const loaded = {
+    healthCertIssuer: load(healthCertIssuer),
+    policyEvaluator: load(policyEvaluator),
+    eventlogReplayer: load(eventlogReplayer),
+    quoteCollector: load(quoteCollector),
+  };
+  // Shared keys are read by all four: report each bad one once.
+  const unique = problems.filter(
+    (p, i) =>
+      problems.findIndex(
+        (q) => q.message === p.message && q.source.split(': ')[1] === p.source.split(': ')[1],
+      ) === i,
+  );
+  if (
+    unique.length > 0 ||
+    loaded.healthCertIssuer === undefined ||
+    loaded.policyEvaluator === undefined ||
+    loaded.eventlogReplayer === undefined ||
+    loaded.quoteCollector === undefined
+  )
+    throw new ConfigError('hostgate', unique);
   const configs = {
-    healthCertIssuer: loadServiceConfig(
-      { name: healthCertIssuer.SERVICE_NAME, config: healthCertIssuer.configSchema },
-      env,
-    ),
-    policyEvaluator: loadServiceConfig(
-      { name: policyEvaluator.SERVICE_NAME, config: policyEvaluator.configSchema },
-      env,
-    ),
-    eventlogReplayer: loadServiceConfig(
-      { name: eventlogReplayer.SERVICE_NAME, config: eventlogReplayer.configSchema },
-      env,
-    ),
-    quoteCollector: loadServiceConfig(
-      { name: quoteCollector.SERVICE_NAME, config: quoteCollector.configSchema },
-      env,
-    ),
+    healthCertIssuer: loaded.healthCertIssuer,
+    policyEvaluator: loaded.policyEvaluator,
+    eventlogReplayer: loaded.eventlogReplayer,
+    quoteCollector: loaded.quoteCollector,
   };
   const common: CommonConfig = configs.quoteCollector;
   const level = opts.logLevel ?? common.logLevel;
