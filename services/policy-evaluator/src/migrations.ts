@@ -66,4 +66,13 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: '0002_verdict_order',
+    sql: `
+      -- Verdicts of one host in the order they were stored (two within one millisecond stay ordered).
+      ALTER TABLE verdicts ADD COLUMN seq bigserial;
+      DROP INDEX verdicts_by_host;
+      CREATE INDEX verdicts_by_host ON verdicts (host_id, seq DESC);
+    `,
+  },
 ];

@@ -294,7 +294,7 @@ export class PolicyStore {
   ): Promise<Uint8Array[]> {
     const { rows } = await this.#db.query<{ verdict: unknown }>(
       `SELECT verdict FROM verdicts WHERE host_id = $1 AND (NOT $2::boolean OR NOT pass)
-        ORDER BY evaluated_at DESC, attestation_id LIMIT $3 OFFSET $4`,
+        ORDER BY seq DESC LIMIT $3 OFFSET $4`,
       [hostId, opts.failedOnly, opts.limit, opts.offset],
     );
     return rows.map((r) => toBytes(r.verdict));

@@ -350,3 +350,36 @@ test('with an admin token configured, calls that change policy need it; reads do
     [['erin', 'PublishGoldenSet']],
   );
 });
+
+test('ListVerdicts: newest first in the order stored, paged, failed only', async (t) => {
+  const ev = await startEvaluator(t);
+  await ev.judge(measurementsOf('att-0', 'host-l').measurements);
+  await ev.call('Capture', { hostId: 'host-l', activate: true });
+  const ids: string[] = [];
+  for (let i = 1; i <= 5; i++) {
+    const v = await ev.judge(measurementsOf(`att-${i}`, 'host-l', { secureBoot: i % 2 === 0 }).measurements);
+    ids.push(v.attestationId);
+  }
+  const all: string[] = [];
+  let pageToken = '';
+  do {
+    const page = await ev.call<ListVerdictsResponse__Output>('ListVerdicts', {
+      hostId: 'host-l',
+      pageSize: 2,
+      pageToken,
+    });
+    assert.ok(page.verdicts.length <= 2);
+    all.push(...page.verdicts.map((v) => v.attestationId));
+    pageToken = page.nextPageToken;
+  } while (pageToken !== '');
+  assert.deepEqual(all, ['att-5', 'att-4', 'att-3', 'att-2', 'att-1', 'att-0']);
+  const failed = await ev.call<ListVerdictsResponse__Output>('ListVerdicts', {
+    hostId: 'host-l',
+    failedOnly: true,
+  });
+  // Secure Boot off on 1, 3, 5; att-0 had no policy.
+  assert.deepEqual(
+    failed.verdicts.map((v) => v.attestationId),
+    ['att-5', 'att-3', 'att-1', 'att-0'],
+  );
+});
