@@ -560,7 +560,8 @@ export class QuoteCollector {
         pcrSelection: quoteInfo.proto.pcrSelection,
       }),
     };
-    if (!(await this.store.advanceCounters(host.hostId, counters, nowMs))) {
+    const attestationId = randomUUID();
+    if (!(await this.store.advanceCounters(host.hostId, counters, nowMs, attestationId))) {
       // The store decided (atomically); the previous values only explain the refusal.
       const previous = await this.store.getCounters(host.hostId);
       const why =
@@ -574,7 +575,6 @@ export class QuoteCollector {
       ]);
     }
 
-    const attestationId = randomUUID();
     const evidence = {
       attestationId,
       hostId: host.hostId,

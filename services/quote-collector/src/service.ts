@@ -138,7 +138,6 @@ export async function attestRoundTrip(
   }
   const { evidence } = checked;
   const { attestationId, hostId } = evidence;
-  await rt.collector.store.addAttestation(attestationId, hostId, Date.now());
   // Registered before publishing, so an answer faster than this function cannot be missed.
   const wait = rt.waiter.wait(attestationId, rt.attestTimeoutMs);
   try {

@@ -281,10 +281,16 @@ export class QuoteCollectorStore {
   /**
    * Stores `next` as the host's counters if they move forward (resetCount up; or the same
    * resetCount and restartCount up; or both the same and clock up), in one conditional upsert so
-   * concurrent attestations of one host cannot both pass with the same clock. Returns false, and
-   * leaves everything as it was, when they do not move forward.
+   * concurrent attestations of one host cannot both pass with the same clock; the same statement
+   * records the attestation as PENDING. Returns false, and leaves everything as it was, when the
+   * counters do not move forward.
    */
-  async advanceCounters(hostId: string, next: CountersRecord, nowMs: number): Promise<boolean> {
+  async advanceCounters(
+    hostId: string,
+    next: CountersRecord,
+    nowMs: number,
+    attestationId: string,
+  ): Promise<boolean> {
     const { rows } = await this.db.query(
       `WITH up AS (
          INSERT INTO counters (host_id, reset_count, restart_count, clock, safe, firmware_version, quote_info, updated_at_ms)
@@ -298,7 +304,9 @@ export class QuoteCollectorStore {
                 AND (counters.restart_count < EXCLUDED.restart_count
                      OR (counters.restart_count = EXCLUDED.restart_count AND counters.clock < EXCLUDED.clock)))
          RETURNING host_id)
-       UPDATE hosts SET last_attested_at_ms = $8 WHERE host_id IN (SELECT host_id FROM up) RETURNING host_id`,
+       , host AS (UPDATE hosts SET last_attested_at_ms = $8 WHERE host_id IN (SELECT host_id FROM up) RETURNING host_id)
+       INSERT INTO attestations (attestation_id, host_id, created_at_ms)
+       SELECT $9, host_id, $8 FROM host RETURNING attestation_id`,
       [
         hostId,
         next.resetCount,
@@ -308,6 +316,7 @@ export class QuoteCollectorStore {
         next.firmwareVersion.toString(),
         next.quoteInfoJson,
         nowMs,
+        attestationId,
       ],
     );
     return rows.length > 0;
@@ -329,13 +338,6 @@ export class QuoteCollectorStore {
       firmwareVersion: BigInt(String(r['firmware_version'])),
       quoteInfoJson: String(r['quote_info']),
     };
-  }
-
-  async addAttestation(attestationId: string, hostId: string, nowMs: number): Promise<void> {
-    await this.db.query(
-      'INSERT INTO attestations (attestation_id, host_id, created_at_ms) VALUES ($1, $2, $3)',
-      [attestationId, hostId, nowMs],
-    );
   }
 
   /**

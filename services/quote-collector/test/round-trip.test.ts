@@ -221,6 +221,8 @@ test('TIMEOUT when nothing answers within attestTimeoutMs; HOST_DISABLED after S
   );
   assert.ok(Date.now() - started < 5000);
   assert.match(res.refused?.refusals[0]?.message ?? '', new RegExp(res.attestationId));
+  // Accepted by the collector, still waiting for the pipeline.
+  assert.equal((await collector.store.getAttestation(res.attestationId))?.outcome, 'PENDING');
 
   const disabled = await call(client.SetHostState.bind(client), {
     hostId,
