@@ -43,6 +43,11 @@ export const configSchema = {
       max: 5000,
     },
   ),
+  deliveryAttempts: integer(
+    60,
+    'deliveries of a verdict whose handling keeps failing (store or bus down) before it is dead-lettered; about 5 minutes at the bus backoff. Poison verdicts are dead-lettered at once',
+    { min: 1, max: 1_000_000 },
+  ),
   expirySweepMs: integer(1000, 'how often expired certificates are looked for (WatchFleet EXPIRED)', {
     min: 50,
     max: 60_000,

@@ -103,6 +103,8 @@ export async function start(
     subscription = await deps.bus.subscribe({
       topic: KAFKA_TOPICS.verdicts,
       group: CONSUMER_GROUP,
+      // An outage delays attestations; it must not dead-letter them after the bus default 1.5 s.
+      maxAttempts: config.deliveryAttempts,
       handler: async (message) => {
         try {
           await issuer.handleVerdict(message);

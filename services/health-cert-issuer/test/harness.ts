@@ -139,6 +139,8 @@ export interface Harness {
 export interface HarnessOptions {
   /** 'pglite' (default) or 'postgres' (DATABASE_URL, a fresh schema). */
   store?: 'pglite' | 'postgres';
+  /** Wraps the store handed to the issuer (fault injection). */
+  wrapDb?: (db: Db) => Db;
   config?: Record<string, string>;
 }
 
@@ -174,7 +176,7 @@ export async function startHarness(t: TestContext, options: HarnessOptions = {})
     { name: SERVICE_NAME, config: configSchema },
     { HOSTGATE_HEALTH_CERT_ISSUER_ADDRESS: '127.0.0.1:0', ...options.config },
   );
-  const issuer = await start(config, { logger: silentLogger, bus, db });
+  const issuer = await start(config, { logger: silentLogger, bus, db: options.wrapDb?.(db) ?? db });
   t.after(() => issuer.stop());
   const protos = loadHostgateProtos();
   const client = new protos.HealthCertIssuerService(issuer.address, grpc.credentials.createInsecure());

@@ -312,6 +312,30 @@ test('a poison verdict goes to the dead-letter topic at once and the next verdic
   assert.equal(h.certificates.messages.length, 1, 'poison produced no certificate event');
 });
 
+test('a store outage delays a verdict instead of dead-lettering it', async (t) => {
+  // More failures than the bus default of 5 deliveries: only deliveryAttempts keeps the verdict alive.
+  let failures = 6;
+  const h = await startHarness(t, {
+    wrapDb: (db) =>
+      Object.assign(Object.create(db) as typeof db, {
+        transaction: <T>(fn: (tx: Parameters<Parameters<typeof db.transaction>[0]>[0]) => Promise<T>) => {
+          if (failures > 0) {
+            failures--;
+            return Promise.reject(new Error('connection refused (injected)'));
+          }
+          return db.transaction(fn);
+        },
+      }),
+  });
+  const v = verdict({ hostId: 'host-outage', keys: hostKeys(), pass: true });
+  await h.publishVerdict(v);
+  // Six failed deliveries (0.1 + 0.2 + 0.4 + 0.8 + 1.6 + 3.2 s of backoff), then the seventh succeeds.
+  await h.certificates.until((m) => m.length >= 1, 20_000);
+  assert.equal(failures, 0);
+  assert.equal(h.certificates.certificateEvents()[0]!.type, 'CERTIFICATE_EVENT_TYPE_ISSUED');
+  assert.equal(h.dlq.messages.length, 0);
+});
+
 test('a passing verdict whose key binding does not hold is refused with the reason, never issued', async (t) => {
   const h = await startHarness(t);
   const cases = [
