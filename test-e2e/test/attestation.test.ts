@@ -34,7 +34,8 @@ import { refusalCodes, SwtpmHost } from '../src/tpm-agent.ts';
 
 const execFileP = promisify(execFile);
 const skip = kafkaSkipReason() ?? swtpmMissing();
-const NONCE_TTL_MS = 3000;
+// Long enough for an honest quote on a loaded machine, short enough to wait out in the test.
+const NONCE_TTL_MS = 5000;
 
 function toPem(der: Uint8Array): string {
   const b64 = Buffer.from(der)
