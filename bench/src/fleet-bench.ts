@@ -4,17 +4,19 @@
 // the round trip an agent sees (GetChallenge → certificate) at p50/p99.
 //
 //   npm run bench:fleet -w @hostgate/bench -- [--hosts 200] [--rates 100,200,500,max] [--duration 15]
-//       [--concurrency 64] [--deploy processes|in-process] [--bus kafka|in-process] [--json]
+//       [--concurrency 64] [--deploy processes|in-process] [--bus kafka|in-process]
+//       [--eventlog FILE (a real boot log, e.g. from ../shared/corpus)] [--json]
 //
 // With DATABASE_URL the services use a fresh database on that server (dropped afterwards);
 // without it each service uses PGlite in a temporary folder.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseEventLog, replay } from '@hostgate/eventlog';
 import type { AttestResponse__Output } from '@hostgate/protos';
 import { checkHealth } from '@hostgate/service-runtime';
 import {
@@ -52,6 +54,8 @@ export interface FleetBenchOptions {
   concurrency: number;
   deploy: 'processes' | 'in-process';
   bus: 'kafka' | 'in-process';
+  /** A real boot log every host sends (its PCRs from a replay); default a synthetic UEFI boot. */
+  eventLog?: string;
   /** Progress lines go here (stderr by default). */
   log?: (line: string) => void;
 }
@@ -234,6 +238,24 @@ async function spawnServices(
   }
 }
 
+/** The log every simulated host sends and the SHA-256 PCR values its quote covers. */
+async function fleetEvidence(
+  file: string | undefined,
+): Promise<{ eventLog: Uint8Array; pcrs: Map<number, Uint8Array> }> {
+  if (file === undefined) {
+    const events = uefiBoot();
+    return { eventLog: buildLog(events), pcrs: expectedPcrs(events).get('sha256')! };
+  }
+  const eventLog = new Uint8Array(await readFile(file));
+  const replayed = replay(parseEventLog(eventLog));
+  const bank = replayed.pcrs['sha256'];
+  if (bank === undefined) throw new Error(`${file} has no SHA-256 digests`);
+  const pcrs = new Map<number, Uint8Array>();
+  // PCRs the log never extended hold their reset value (zeros for 0-15).
+  for (let pcr = 0; pcr < 8; pcr++) pcrs.set(pcr, bank[pcr] ?? new Uint8Array(32));
+  return { eventLog, pcrs };
+}
+
 /** Runs `fn` over `items` with at most `limit` at a time. */
 async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -277,9 +299,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
       }
     }
     const collector = deployment.clients.collector;
-    const events = uefiBoot();
-    const eventLog = buildLog(events);
-    const pcrs = expectedPcrs(events).get('sha256')!;
+    const { eventLog, pcrs } = await fleetEvidence(opts.eventLog);
 
     log(`enrolling ${opts.hosts} software hosts…`);
     const hosts = Array.from({ length: opts.hosts }, () => new SoftwareHost(root));
@@ -470,6 +490,7 @@ function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
       concurrency: { type: 'string', default: '64' },
       deploy: { type: 'string', default: 'processes' },
       bus: { type: 'string', default: 'kafka' },
+      eventlog: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -490,6 +511,7 @@ function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
   if (values.deploy === 'processes' && values.bus === 'in-process')
     throw new Error('separate processes need the Kafka bus (--bus kafka)');
   return {
+    ...(values.eventlog === undefined ? {} : { eventLog: values.eventlog }),
     hosts: int('hosts', values.hosts, 1, 100_000),
     phases,
     concurrency: int('concurrency', values.concurrency, 1, 10_000),
