@@ -33,7 +33,13 @@ import {
   verifyQuote,
 } from '@hostgate/tpm2-js-lite';
 import { type CollectorRefusal, refusal } from './refusals.ts';
-import type { CountersRecord, EnrollmentRecord, HostRecord, QuoteCollectorStore } from './store.ts';
+import type {
+  CountersRecord,
+  EnrollmentRecord,
+  HostRecord,
+  NonceState,
+  QuoteCollectorStore,
+} from './store.ts';
 
 /** Event log cap (DESIGN: bounded sizes; the replayer's own parser caps are larger). */
 export const MAX_EVENT_LOG_BYTES = 8 * 1024 * 1024;
@@ -468,7 +474,18 @@ export class QuoteCollector {
     if (tooLarge.length > 0) return { kind: 'refused', hostId: '', refusals: tooLarge };
 
     // The AK: trusted (activated) for a host, enrolled but never activated, or unknown.
-    const host = akName.length === 0 ? undefined : await this.store.hostByAkName(akName);
+    // The nonce is single use: consumed in the same statement that finds an ACTIVE host, before
+    // anything else can fail. A wrong-sized nonce matches nothing and is reported unknown.
+    const nowMs = this.now();
+    const found =
+      akName.length === 0
+        ? undefined
+        : await this.store.hostConsumingNonce(
+            akName,
+            nonce.length === NONCE_BYTES ? nonce : new Uint8Array(0),
+            nowMs,
+          );
+    const host = found?.host;
     if (host === undefined || host.akPublic === undefined) {
       const pending = akName.length === 0 ? undefined : await this.store.enrollmentByAkName(akName);
       if (pending !== undefined && pending.activatedAtMs === undefined) {
@@ -512,12 +529,7 @@ export class QuoteCollector {
       refusals,
     });
 
-    // The nonce: single use, so it is consumed before anything else can fail.
-    const nowMs = this.now();
-    const state =
-      nonce.length === NONCE_BYTES
-        ? await this.store.consumeNonce(nonce, akName, nowMs)
-        : ({ kind: 'unknown' } as const);
+    const state: NonceState = found?.nonce ?? { kind: 'unknown' };
     switch (state.kind) {
       case 'consumed':
         break;

@@ -108,13 +108,6 @@ export class QuoteCollectorStore {
     return rows[0] === undefined ? undefined : hostFromRow(rows[0]);
   }
 
-  async hostByAkName(akName: Uint8Array): Promise<HostRecord | undefined> {
-    const { rows } = await this.db.query(`SELECT ${HOST_COLUMNS} FROM hosts WHERE ak_name = $1`, [
-      buf(akName),
-    ]);
-    return rows[0] === undefined ? undefined : hostFromRow(rows[0]);
-  }
-
   /** Whether some enrollment named this AK (activated or not). */
   async enrollmentByAkName(akName: Uint8Array): Promise<EnrollmentRecord | undefined> {
     const { rows } = await this.db.query(
@@ -240,17 +233,35 @@ export class QuoteCollectorStore {
   }
 
   /**
-   * Marks the nonce used by `akName` at `nowMs`, in one statement so two attestations racing with
-   * the same nonce cannot both consume it; otherwise says why it cannot be used.
+   * The host whose trusted AK is `akName`, consuming `nonce` in the same statement when the host is
+   * ACTIVE (so two attestations racing with one nonce cannot both have it, and a disabled host or
+   * an unknown AK burns nothing). When the nonce was not consumed, `nonce` says why.
    */
-  async consumeNonce(nonce: Uint8Array, akName: Uint8Array, nowMs: number): Promise<NonceState> {
-    const { rows } = await this.db.query<{ expires_at_ms: bigint }>(
-      `UPDATE nonces SET used_at_ms = $3
-       WHERE nonce = $1 AND ak_name = $2 AND used_at_ms IS NULL AND expires_at_ms > $3
-       RETURNING expires_at_ms`,
-      [buf(nonce), buf(akName), nowMs],
+  async hostConsumingNonce(
+    akName: Uint8Array,
+    nonce: Uint8Array,
+    nowMs: number,
+  ): Promise<{ host: HostRecord | undefined; nonce: NonceState }> {
+    const { rows } = await this.db.query(
+      `WITH h AS (SELECT ${HOST_COLUMNS} FROM hosts WHERE ak_name = $1),
+       n AS (UPDATE nonces SET used_at_ms = $3
+             WHERE nonce = $2 AND ak_name = $1 AND used_at_ms IS NULL AND expires_at_ms > $3
+               AND EXISTS (SELECT 1 FROM h WHERE state = 'ACTIVE' AND ak_public IS NOT NULL)
+             RETURNING expires_at_ms)
+       SELECT h.*, (SELECT expires_at_ms FROM n) AS nonce_expires_at_ms FROM h`,
+      [buf(akName), buf(nonce), nowMs],
     );
-    if (rows[0] !== undefined) return { kind: 'consumed', expiresAtMs: num(rows[0].expires_at_ms) };
+    const r = rows[0];
+    if (r === undefined) return { host: undefined, nonce: { kind: 'unknown' } };
+    const host = hostFromRow(r);
+    const consumed = optNum(r['nonce_expires_at_ms']);
+    if (consumed !== undefined) return { host, nonce: { kind: 'consumed', expiresAtMs: consumed } };
+    if (host.state !== 'ACTIVE') return { host, nonce: { kind: 'unknown' } };
+    return { host, nonce: await this.nonceState(nonce, akName) };
+  }
+
+  /** Why `nonce` cannot be used by `akName` now (it was not consumable). */
+  private async nonceState(nonce: Uint8Array, akName: Uint8Array): Promise<NonceState> {
     const found = await this.db.query<{
       ak_name: Uint8Array;
       used_at_ms: bigint | null;
