@@ -69,7 +69,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     const implemented = Object.entries(s.implementation).filter(([, h]) => h !== undefined);
     // Each call runs in its caller's trace context (W3C traceparent in metadata).
     const impl = Object.fromEntries(implemented) as grpc.UntypedServiceImplementation;
-    server.addService(s.definition, traceImplementation(s.definition, impl));
+    server.addService(s.definition, traceImplementation(s.definition, impl, opts.logger));
   }
   const described = [healthPackageDefinition(), ...(opts.reflection ?? [])];
   new ReflectionService(Object.assign({}, ...described) as PackageDefinition).addToServer(server);

@@ -1,11 +1,16 @@
 // Server side of trace propagation: every incoming call runs in the context its caller sent
 // in gRPC metadata, inside a SERVER span named after the method (a no-op span without the SDK,
-// which still carries the caller's trace id on to whatever the handler publishes).
+// which still carries the caller's trace id on to whatever the handler publishes). Each call
+// also lands in the rpc.server.duration histogram and, at debug level, in the log.
 import * as grpc from '@grpc/grpc-js';
-import { context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, metrics, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Logger } from './logger.ts';
 import { ensureContextManager, extractFromMetadata } from './telemetry.ts';
 
-const tracer = () => trace.getTracer('@hostgate/service-runtime');
+const SCOPE = '@hostgate/service-runtime';
+const tracer = () => trace.getTracer(SCOPE);
+type Histogram = ReturnType<ReturnType<typeof metrics.getMeter>['createHistogram']>;
+let duration: Histogram | undefined;
 
 function endSpan(span: Span, code: grpc.status, message?: string): void {
   span.setAttribute('rpc.grpc.status_code', code);
@@ -21,9 +26,16 @@ function traced(
   path: string,
   method: grpc.MethodDefinition<unknown, unknown>,
   handler: AnyHandler,
+  logger: Logger | undefined,
 ): AnyHandler {
   const [, service = '', name = ''] = /^\/([^/]+)\/([^/]+)$/.exec(path) ?? [];
+  // Created on first use: by then the meter provider is the SDK's when telemetry is on.
+  duration ??= metrics
+    .getMeter(SCOPE)
+    .createHistogram('rpc.server.duration', { unit: 'ms', description: 'gRPC server call duration' });
+  const histogram = duration;
   return (call, callback) => {
+    const started = performance.now();
     const parent = extractFromMetadata(call.metadata);
     const span = tracer().startSpan(
       path.slice(1),
@@ -39,6 +51,9 @@ function traced(
       if (ended) return;
       ended = true;
       endSpan(span, code, message);
+      const ms = performance.now() - started;
+      histogram.record(ms, { 'rpc.service': service, 'rpc.method': name, 'rpc.grpc.status_code': code });
+      logger?.debug({ rpc: path, code: grpc.status[code], ms: Math.round(ms * 10) / 10 }, 'rpc');
     };
     if (method.responseStream) {
       call.once('finish', () => finish(grpc.status.OK));
@@ -61,6 +76,7 @@ function traced(
 export function traceImplementation(
   definition: grpc.ServiceDefinition,
   implementation: grpc.UntypedServiceImplementation,
+  logger?: Logger,
 ): grpc.UntypedServiceImplementation {
   ensureContextManager();
   const out: grpc.UntypedServiceImplementation = {};
@@ -73,6 +89,7 @@ export function traceImplementation(
             method.path,
             method as grpc.MethodDefinition<unknown, unknown>,
             handler as AnyHandler,
+            logger,
           ) as grpc.UntypedHandleCall);
   }
   return out;

@@ -223,3 +223,54 @@ test('server reflection lists the health service and the registered API', async 
   assert.ok(names.includes('grpc.health.v1.Health'), names.join());
   assert.ok(names.includes('test.v1.Echo'), names.join());
 });
+
+test('each call is logged at debug level with its method, status and duration', async (t) => {
+  const lines: string[] = [];
+  const capture = createLogger({
+    service: 'test',
+    level: 'debug',
+    destination: new Writable({
+      write: (chunk: Buffer, _e, cb) => {
+        lines.push(chunk.toString());
+        cb();
+      },
+    }),
+  });
+  const server = await startGrpcServer({
+    address: '127.0.0.1:0',
+    logger: capture,
+    services: [{ name: 'test.v1.Echo', definition: echoDef, implementation: {} }],
+  });
+  t.after(() => server.shutdown(1000));
+  const client = echoClient(server.address);
+  const code = await call(client.Say, client, { text: 'x' }).then(
+    () => 'OK',
+    (e: grpc.ServiceError) => grpc.status[e.code],
+  );
+  client.close();
+  // Unimplemented methods are not wrapped (grpc-js answers them); implement one and call it.
+  assert.equal(code, 'UNIMPLEMENTED');
+  const server2 = await startGrpcServer({
+    address: '127.0.0.1:0',
+    logger: capture,
+    services: [
+      {
+        name: 'test.v1.Echo',
+        definition: echoDef,
+        implementation: {
+          Say: (_c: unknown, cb: grpc.sendUnaryData<unknown>) =>
+            cb({ code: grpc.status.FAILED_PRECONDITION, details: 'no' }),
+        },
+      },
+    ],
+  });
+  t.after(() => server2.shutdown(1000));
+  const client2 = echoClient(server2.address);
+  await call(client2.Say, client2, { text: 'x' }).catch(() => {});
+  client2.close();
+  const rpc = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r['msg'] === 'rpc');
+  assert.equal(rpc.length, 1);
+  assert.equal(rpc[0]?.['rpc'], '/test.v1.Echo/Say');
+  assert.equal(rpc[0]?.['code'], 'FAILED_PRECONDITION');
+  assert.equal(typeof rpc[0]?.['ms'], 'number');
+});
