@@ -29,6 +29,7 @@ import {
 import type { FleetCause, FleetHub, HostState } from './fleet.ts';
 import type { Refusal } from './refusal.ts';
 import * as store from './store.ts';
+import { createIssuerMetrics, type IssuerMetrics } from './metrics.ts';
 import { subjectKeyFromVerdict } from './subject-key.ts';
 
 /** A message no retry can fix: it goes to the dead-letter topic at once. */
@@ -52,6 +53,8 @@ export interface IssuerOptions {
   crlValiditySeconds: number;
   /** Clock (tests). */
   now?: () => Date;
+  /** Default: instruments from the global meter provider. */
+  metrics?: IssuerMetrics;
 }
 
 export interface VerdictMessage {
@@ -113,6 +116,7 @@ export class Issuer {
   private readonly crlValiditySeconds: number;
   /** The issuer's clock (injected in tests); every "now" of the service comes from it. */
   readonly now: () => Date;
+  readonly metrics: IssuerMetrics;
   private crlCache: { fingerprint: string; crl: CurrentCrl } | undefined;
   private crlBuilding: Promise<CurrentCrl> | undefined;
 
@@ -126,10 +130,12 @@ export class Issuer {
     this.backdateSeconds = options.backdateSeconds;
     this.crlValiditySeconds = options.crlValiditySeconds;
     this.now = options.now ?? (() => new Date());
+    this.metrics = options.metrics ?? createIssuerMetrics(options.hub);
   }
 
   /** Handles one record of hostgate.verdicts.v1. Throws PoisonMessageError for what no retry fixes. */
   async handleVerdict(message: VerdictMessage): Promise<void> {
+    const started = performance.now();
     let verdict: Verdict__Output;
     try {
       verdict = decodeVerdict(message.value);
@@ -152,12 +158,14 @@ export class Issuer {
     if (verdict.pass && refusals.length === 0) {
       const issued = this.tryIssue(verdict);
       if (issued.ok) {
-        await this.commitIssued(verdict, issued.cert, traceParent);
+        const fresh = await this.commitIssued(verdict, issued.cert, traceParent);
+        this.metrics.verdict(fresh ? 'issued' : 'redelivered', performance.now() - started);
         return;
       }
       refusals.push(issued.refusal);
     }
-    await this.commitRefused(verdict, refusals, traceParent);
+    const fresh = await this.commitRefused(verdict, refusals, traceParent);
+    this.metrics.verdict(fresh ? 'refused' : 'redelivered', performance.now() - started);
   }
 
   private tryIssue(
@@ -197,7 +205,7 @@ export class Issuer {
     verdict: Verdict__Output,
     cert: ReturnType<typeof issueHealthCert>,
     traceParent: string,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const now = this.now();
     const serial = serialHex(cert.serial);
     const pcrDigest = new Uint8Array(verdict.quoteInfo?.pcrDigest ?? []);
@@ -263,13 +271,14 @@ export class Issuer {
         'health certificate issued',
       );
     }
+    return state !== undefined;
   }
 
   private async commitRefused(
     verdict: Verdict__Output,
     refusals: Refusal[],
     traceParent: string,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const now = this.now();
     let revoked: RevokedInfo[] = [];
     const codes = [...new Set(refusals.map((r) => r.code))].join(', ');
@@ -312,6 +321,7 @@ export class Issuer {
     });
     if (state !== undefined) {
       if (revoked.length > 0) this.crlCache = undefined;
+      this.metrics.revoked(revoked.length, 'attestation');
       this.logger.info(
         {
           hostId: verdict.hostId,
@@ -322,6 +332,7 @@ export class Issuer {
         'attestation refused',
       );
     }
+    return state !== undefined;
   }
 
   /**
@@ -403,6 +414,7 @@ export class Issuer {
     if (state !== undefined) this.hub.publish({ state, cause: 'revoked' });
     if (revoked.length > 0) {
       this.crlCache = undefined;
+      this.metrics.revoked(revoked.length, 'operator');
       await this.publishAll(operatorRevokedMessages(hostId, actor, revoked, now, traceParent));
     }
     return revoked;

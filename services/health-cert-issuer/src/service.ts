@@ -114,6 +114,7 @@ export async function start(
             { err, key: message.key, offset: message.offset.toString() },
             'poison verdict dead-lettered',
           );
+          issuer.metrics.verdict('dead_lettered');
           await deadLetter(deps.bus, message, err);
         }
       },

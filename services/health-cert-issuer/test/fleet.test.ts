@@ -301,3 +301,44 @@ test('two replicas on one store: a watcher of one sees what the other decided, o
   await new Promise((r) => setTimeout(r, 600));
   assert.equal(seen.length, 4, 'no change delivered twice');
 });
+
+test('metrics count each outcome and each revocation', async (t) => {
+  const embedded = await openEmbeddedPostgres(undefined);
+  t.after(() => embedded.close());
+  const db = embedded.db('health_cert_issuer');
+  await db.migrate(migrations);
+  const bus = new InProcessBus();
+  t.after(() => bus.close());
+  const outcomes: string[] = [];
+  const revocations: Array<[number, string]> = [];
+  const issuer = new Issuer({
+    db,
+    bus,
+    logger: silentLogger,
+    ca: createCa({ commonName: 'Metrics CA' }),
+    hub: new FleetHub(),
+    validitySeconds: 3600,
+    backdateSeconds: 0,
+    crlValiditySeconds: 600,
+    metrics: {
+      verdict: (outcome, ms) => {
+        assert.ok(ms !== undefined && ms >= 0);
+        outcomes.push(outcome);
+      },
+      revoked: (count, cause) => revocations.push([count, cause]),
+    },
+  });
+  const keys = hostKeys();
+  const pass = encodeVerdict(verdict({ hostId: 'm1', keys, pass: true }));
+  await issuer.handleVerdict({ key: 'm1', value: pass, headers: {} });
+  await issuer.handleVerdict({ key: 'm1', value: pass, headers: {} });
+  const fail = verdict({
+    hostId: 'm1',
+    keys,
+    pass: false,
+    refusals: [{ code: 'SECURE_BOOT_OFF', message: 'off', details: {} }],
+  });
+  await issuer.handleVerdict({ key: 'm1', value: encodeVerdict(fail), headers: {} });
+  assert.deepEqual(outcomes, ['issued', 'redelivered', 'refused']);
+  assert.deepEqual(revocations, [[1, 'attestation']]);
+});
