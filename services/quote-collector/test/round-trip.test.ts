@@ -326,3 +326,49 @@ test('two replicas share the certificates group: a call answered on the other re
     assert.equal(res.certificate?.attestationId, res.attestationId);
   }
 });
+
+test('ListHosts pages in host id order and filters by state; SetHostState is refused for a never-activated host', async (t) => {
+  const { client, collector } = await setup(t, () => undefined);
+  const active = await Promise.all([0, 1, 2].map(() => enrollSoftwareAk(collector, softwareAk('p256'))));
+  const pending = await enrollSoftwareAk(collector, softwareAk('p256'), { activate: false });
+  const all = [...active, pending].sort();
+  const first = await call(client.ListHosts.bind(client), { pageSize: 3 });
+  assert.deepEqual(
+    first.hosts.map((h) => h.hostId),
+    all.slice(0, 3),
+  );
+  assert.equal(first.nextPageToken, all[2]);
+  const second = await call(client.ListHosts.bind(client), { pageSize: 3, pageToken: first.nextPageToken });
+  assert.deepEqual(
+    second.hosts.map((h) => h.hostId),
+    all.slice(3),
+  );
+  assert.equal(second.nextPageToken, '');
+  const onlyPending = await call(client.ListHosts.bind(client), { state: 'HOST_STATE_PENDING_ACTIVATION' });
+  assert.deepEqual(
+    onlyPending.hosts.map((h) => h.hostId),
+    [pending],
+  );
+  await assert.rejects(
+    call(client.SetHostState.bind(client), { hostId: pending, state: 'HOST_STATE_ACTIVE' }),
+    (err: grpc.ServiceError) => err.code === grpc.status.FAILED_PRECONDITION,
+  );
+  await assert.rejects(
+    call(client.SetHostState.bind(client), { hostId: pending, state: 'HOST_STATE_PENDING_ACTIVATION' }),
+    (err: grpc.ServiceError) => err.code === grpc.status.INVALID_ARGUMENT,
+  );
+  // Disable, then re-enable: the host is ACTIVE again with its AK.
+  const id = active[0]!;
+  await call(client.SetHostState.bind(client), {
+    hostId: id,
+    state: 'HOST_STATE_DISABLED',
+    reason: 'maintenance',
+  });
+  const back = await call(client.SetHostState.bind(client), {
+    hostId: id,
+    state: 'HOST_STATE_ACTIVE',
+    reason: 'done',
+  });
+  assert.equal(back.host?.state, 'HOST_STATE_ACTIVE');
+  assert.ok((back.host?.akName.length ?? 0) > 0);
+});
