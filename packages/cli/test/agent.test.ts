@@ -359,4 +359,44 @@ describe('hostgate agent enroll + attest against swtpm', { skip: swtpmMissing() 
     assert.equal(nothing.code, 1);
     assert.match(nothing.stderr, /UNAVAILABLE: cannot reach 127\.0\.0\.1:1/);
   });
+
+  test('enroll against roots without the intermediate: EK_CERT_UNTRUSTED, then accepted with --ek-chain', async () => {
+    const rootOnly = path.join(dir, 'root-only.pem');
+    const chain = path.join(dir, 'chain.pem');
+    await writeFile(rootOnly, swtpm.ca!.rootCertPem);
+    await writeFile(chain, swtpm.ca!.issuerCertPem);
+    const config = loadServiceConfig(
+      { name: SERVICE_NAME, config: configSchema },
+      { HOSTGATE_QUOTE_COLLECTOR_ADDRESS: '127.0.0.1:0', HOSTGATE_EK_ROOTS: rootOnly },
+    );
+    const logger = createLogger({
+      service: SERVICE_NAME,
+      level: 'silent',
+      destination: new Writable({ write: (_c, _e, cb) => cb() }),
+    });
+    const other = await start(config, { logger, bus, db: embedded.db('quote_collector_root_only') });
+    try {
+      const refused = await hostgate(['enroll', '--tpm', swtpm.address, '--server', other.address, '--json']);
+      assert.equal(refused.code, 1);
+      const body = JSON.parse(refused.stdout);
+      assert.equal(body.refused, true);
+      assert.deepEqual(
+        body.refusals.map((r: { code: string }) => r.code),
+        ['EK_CERT_UNTRUSTED'],
+      );
+      const ok = await hostgate([
+        'enroll',
+        '--tpm',
+        swtpm.address,
+        '--server',
+        other.address,
+        '--ek-chain',
+        chain,
+      ]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(JSON.parse(ok.stdout).hostId, /^ek-[0-9a-f]{32}$/);
+    } finally {
+      await other.stop();
+    }
+  });
 });
