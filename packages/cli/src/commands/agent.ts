@@ -275,8 +275,18 @@ async function extendFrom(
     const where = err instanceof EventLogError ? ` at byte ${err.offset}` : '';
     throw new AgentError('EVENTLOG_MALFORMED', `--extend-from ${file}: ${(err as Error).message}${where}`);
   }
-  const current = await tpm.pcrRead(ALL_BANKS.map((hash) => ({ hash, pcrs: EXTEND_PCRS })));
-  const banks = ALL_BANKS.filter((b) => (current.values.get(b)?.size ?? 0) === EXTEND_PCRS.length);
+  // One bank at a time: a TPM that does not implement a hash at all refuses the whole command.
+  const current = { values: new Map<HashName, Map<number, Uint8Array>>() };
+  for (const hash of ALL_BANKS) {
+    const read = await tpm.pcrRead([{ hash, pcrs: EXTEND_PCRS }]).catch((err: unknown) => {
+      if (err instanceof TpmResponseError) return undefined;
+      throw err;
+    });
+    const bank = read?.values.get(hash);
+    if (bank !== undefined && bank.size === EXTEND_PCRS.length) current.values.set(hash, bank);
+  }
+  const banks = ALL_BANKS.filter((b) => current.values.has(b));
+  if (banks.length === 0) throw new AgentError('TPM_ERROR', 'the TPM reports no PCR bank with PCRs 0-15');
   const measured = log.events.filter((e) => e.type !== EV_NO_ACTION && e.pcr >= 0 && e.pcr <= 15);
   // What the PCRs hold after replaying the log from their reset value (all zeros for 0-15).
   const expected = new Map<HashName, Uint8Array[]>(
