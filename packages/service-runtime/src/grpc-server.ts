@@ -1,5 +1,6 @@
 // gRPC server bootstrap: binds (127.0.0.1 by default), serves grpc.health.v1 and server
 // reflection next to the service's own API, and shuts down by draining first.
+import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -46,18 +47,19 @@ export class GrpcBindError extends Error {
   readonly code = 'GRPC_BIND_FAILED';
   readonly address: string;
   constructor(address: string, cause: unknown) {
-    super(
-      `cannot bind gRPC server to ${address}: ${cause instanceof Error ? cause.message : String(cause)}`,
-      {
-        cause,
-      },
-    );
+    // grpc-js only says "No address added": name the likely cause.
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    super(`cannot listen on ${address} (port in use, or not a local address): ${detail}`, { cause });
     this.address = address;
   }
 }
 
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServer> {
   const { host } = parseAddress(opts.address);
+  // grpc-js writes its own diagnostics to stderr; keep them in the structured log (process-wide).
+  grpc.setLogger({
+    error: (...args: unknown[]) => opts.logger.warn({ source: 'grpc-js' }, format(...args)),
+  } as unknown as Partial<Console>);
   const server = new grpc.Server({
     'grpc.max_receive_message_length': opts.maxReceiveMessageLength ?? 4 * 1024 * 1024,
   });

@@ -16,6 +16,7 @@ export class Lifecycle {
   readonly #logger: Logger;
   readonly #closers: { name: string; close: Closer }[] = [];
   #stopping: Promise<boolean> | undefined;
+  #signal: NodeJS.Signals | undefined;
 
   constructor(logger: Logger) {
     this.#logger = logger;
@@ -29,6 +30,11 @@ export class Lifecycle {
 
   get stopping(): boolean {
     return this.#stopping !== undefined;
+  }
+
+  /** The signal that started the shutdown, when one did. */
+  get signal(): NodeJS.Signals | undefined {
+    return this.#signal;
   }
 
   /**
@@ -68,6 +74,7 @@ export class Lifecycle {
         exit(1);
         return;
       }
+      this.#signal = signal;
       const timer = setTimeout(() => {
         this.#logger.error({ timeoutMs }, 'shutdown deadline passed; exiting');
         exit(1);

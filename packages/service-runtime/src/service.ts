@@ -126,7 +126,7 @@ export async function runService<S extends Schema & typeof commonConfig>(
     logger.info({ address: running.address, telemetry: telemetry.enabled }, `${def.name} listening`);
   } catch (err) {
     // Interrupted while starting: the signal handler finishes the shutdown and exits.
-    if (lifecycle.stopping) return;
+    if (lifecycle.signal !== undefined) return;
     logger.fatal({ err }, 'startup failed');
     await lifecycle.shutdown('startup failed');
     process.exit(1);

@@ -135,7 +135,9 @@ export async function startAllInOne(opts: AllInOneOptions = {}): Promise<AllInOn
 
     const started = async (name: string, run: () => Promise<{ address: string; stop(): Promise<void> }>) => {
       const t0 = performance.now();
-      const svc = await run();
+      const svc = await run().catch((err: unknown) => {
+        throw new Error(`${name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      });
       lifecycle.defer(name, () => svc.stop());
       services.push({ name, address: svc.address });
       logger.info(

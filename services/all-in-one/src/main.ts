@@ -24,7 +24,7 @@ try {
   process.stdout.write(`${lines.join('\n')}\n`);
 } catch (err) {
   // Interrupted while starting: the signal handler is finishing the shutdown and will exit.
-  if (lifecycle?.stopping !== true) {
+  if (lifecycle?.signal === undefined) {
     if (err instanceof ConfigError) {
       process.stderr.write(`hostgate: ${err.message}\n`);
       process.exit(2);
