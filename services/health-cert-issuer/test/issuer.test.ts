@@ -446,3 +446,74 @@ test('real PostgreSQL: issue, redeliver, revoke', { skip: postgresMissing() }, a
   );
   assert.equal((await checkHost(h, 'pg-host')).health, 'HOST_HEALTH_UNHEALTHY');
 });
+
+test('a CA from caCertFile/caKeyFile signs instead of the development CA; half a pair is refused at start', async (t) => {
+  const { createCa, exportCaPem } = await import('@hostgate/health-cert');
+  const dir = tempDir(t);
+  const pem = exportCaPem(createCa({ commonName: 'Fleet Production CA' }));
+  const certFile = path.join(dir, 'ca.pem');
+  const keyFile = path.join(dir, 'ca.key');
+  writeFileSync(certFile, pem.certificatePem);
+  writeFileSync(keyFile, pem.privateKeyPem, { mode: 0o600 });
+  const h = await startHarness(t, {
+    config: {
+      HOSTGATE_HEALTH_CERT_ISSUER_CA_CERT_FILE: certFile,
+      HOSTGATE_HEALTH_CERT_ISSUER_CA_KEY_FILE: keyFile,
+    },
+  });
+  const bundle = await call<unknown, GetCaBundleResponse__Output>(h.client, 'GetCaBundle', {});
+  assert.equal(bundle.pem, pem.certificatePem);
+  await h.publishVerdict(verdict({ hostId: 'host-prod', keys: hostKeys(), pass: true }));
+  await h.certificates.until((m) => m.length >= 1);
+  const der = h.certificates.certificateEvents()[0]!.certificate!.der;
+  assert.equal(verifyHealthCert(der, { trusted: [bundle.certificates[0]!] }).hostId, 'host-prod');
+  // The store holds no key when the CA comes from files.
+  const { rows } = await h.db.query('SELECT 1 FROM ca');
+  assert.equal(rows.length, 0);
+
+  const { start, configSchema, SERVICE_NAME } = await import('../src/index.ts');
+  const { loadServiceConfig } = await import('@hostgate/service-runtime');
+  const { silentLogger } = await import('./harness.ts');
+  const half = loadServiceConfig(
+    { name: SERVICE_NAME, config: configSchema },
+    {
+      HOSTGATE_HEALTH_CERT_ISSUER_ADDRESS: '127.0.0.1:0',
+      HOSTGATE_HEALTH_CERT_ISSUER_CA_CERT_FILE: certFile,
+    },
+  );
+  await assert.rejects(start(half, { logger: silentLogger, bus: h.bus, db: h.db }), { code: 'CA_CONFIG' });
+  const other = exportCaPem(createCa({ commonName: 'Other CA' }));
+  writeFileSync(keyFile, other.privateKeyPem);
+  const mismatched = loadServiceConfig(
+    { name: SERVICE_NAME, config: configSchema },
+    {
+      HOSTGATE_HEALTH_CERT_ISSUER_ADDRESS: '127.0.0.1:0',
+      HOSTGATE_HEALTH_CERT_ISSUER_CA_CERT_FILE: certFile,
+      HOSTGATE_HEALTH_CERT_ISSUER_CA_KEY_FILE: keyFile,
+    },
+  );
+  await assert.rejects(start(mismatched, { logger: silentLogger, bus: h.bus, db: h.db }), {
+    code: 'CA_KEY_MISMATCH',
+  });
+});
+
+test('the CRL is reused while nothing changes and gets a higher number when a revocation lands', async (t) => {
+  const h = await startHarness(t);
+  const first = parseCrl((await call<unknown, GetCrlResponse__Output>(h.client, 'GetCrl', {})).der);
+  const again = parseCrl((await call<unknown, GetCrlResponse__Output>(h.client, 'GetCrl', {})).der);
+  assert.equal(again.crlNumber, first.crlNumber);
+  assert.equal(first.revoked.length, 0);
+  const keys = hostKeys();
+  await h.publishVerdict(verdict({ hostId: 'host-crl', keys, pass: true }));
+  await h.certificates.until((m) => m.length >= 1);
+  await h.issuer.issuer.revokeHost('host-crl', 'lost', 'ops');
+  const crl = await call<unknown, GetCrlResponse__Output>(h.client, 'GetCrl', {});
+  const after = parseCrl(crl.der);
+  assert.ok(after.crlNumber! > first.crlNumber!);
+  assert.deepEqual(
+    after.revoked.map((r) => r.serial.toString(16)),
+    [h.certificates.certificateEvents()[0]!.certificate!.serial],
+  );
+  const validity = Number(crl.nextUpdate!.seconds) - Number(crl.thisUpdate!.seconds);
+  assert.equal(validity, 600);
+});
