@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -87,6 +88,20 @@ test('usage errors exit 2; an unreadable event log exits 1 before touching the T
   ]);
   assert.equal(r.code, 1);
   assert.equal(JSON.parse(r.stdout).error.code, 'EVENTLOG_UNREADABLE');
+  // Without --eventlog (nor --extend-from) the kernel's log is read; here, usually, it cannot be.
+  const kernelLog = '/sys/kernel/security/tpm0/binary_bios_measurements';
+  const readable = await access(kernelLog, fsConstants.R_OK).then(
+    () => true,
+    () => false,
+  );
+  r = await hostgate(['attest', '--tpm', 'swtpm:127.0.0.1:1', '--out', 'x']);
+  assert.equal(r.code, 1);
+  if (!readable) {
+    assert.match(
+      r.stderr,
+      /EVENTLOG_UNREADABLE: cannot read the event log \/sys\/kernel\/security\/tpm0\/binary_bios_measurements: \w+ \(run as root/,
+    );
+  }
 });
 
 // A crypto-agile (TCG PFP) event log with SHA-1 and SHA-256 digests, built here byte by byte.
