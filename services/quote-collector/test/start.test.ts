@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { InProcessBus } from '@hostgate/bus';
@@ -11,7 +14,7 @@ import {
   openEmbeddedPostgres,
 } from '@hostgate/service-runtime';
 import { isPortFree } from '@hostgate/testkit/ports';
-import { configSchema, DEFAULT_ADDRESS, SERVICE_NAME, start } from '../src/index.ts';
+import { configSchema, DEFAULT_ADDRESS, loadEkRoots, SERVICE_NAME, start } from '../src/index.ts';
 
 const logger = createLogger({
   service: SERVICE_NAME,
@@ -56,4 +59,35 @@ test('start serves health SERVING and its API; stop frees the port', async (t) =
   await svc.stop();
   stopped = true;
   assert.equal(await isPortFree(port), true);
+});
+
+test('config: a bad PCR list or timeout is refused at load; EK roots must be readable PEM', async (t) => {
+  const load = (env: Record<string, string>) =>
+    loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, env);
+  assert.equal(load({}).pcrSelection, 'sha256:0,1,2,3,4,5,6,7');
+  assert.equal(
+    load({ HOSTGATE_QUOTE_COLLECTOR_PCR_SELECTION: 'sha1:0+sha256:0,7' }).pcrSelection,
+    'sha1:0+sha256:0,7',
+  );
+  assert.throws(() => load({ HOSTGATE_QUOTE_COLLECTOR_PCR_SELECTION: 'sha256:0-7' }), {
+    code: 'CONFIG_INVALID_VALUE',
+  });
+  assert.throws(() => load({ HOSTGATE_QUOTE_COLLECTOR_PCR_SELECTION: 'sha256:0+sha256:1' }), {
+    code: 'CONFIG_INVALID_VALUE',
+  });
+  assert.throws(() => load({ HOSTGATE_QUOTE_COLLECTOR_NONCE_TTL_MS: '10' }), {
+    code: 'CONFIG_INVALID_VALUE',
+  });
+  assert.equal(load({ HOSTGATE_EK_ROOTS: '/a.pem:/b.pem' }).ekRoots, '/a.pem:/b.pem');
+
+  assert.deepEqual(loadEkRoots(undefined), []);
+  assert.throws(() => loadEkRoots('/nonexistent/root.pem'), /cannot read \/nonexistent\/root\.pem: ENOENT/);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'hg-qc-roots-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const junk = path.join(dir, 'junk.pem');
+  await writeFile(junk, 'not a certificate');
+  assert.throws(() => loadEkRoots(junk), /holds no PEM certificate/);
+  const bad = path.join(dir, 'bad.pem');
+  await writeFile(bad, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+  assert.throws(() => loadEkRoots(bad), /HOSTGATE_EK_ROOTS: .*bad\.pem/);
 });
