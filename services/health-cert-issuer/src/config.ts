@@ -48,6 +48,11 @@ export const configSchema = {
     'deliveries of a verdict whose handling keeps failing (store or bus down) before it is dead-lettered; about 5 minutes at the bus backoff. Poison verdicts are dead-lettered at once',
     { min: 1, max: 1_000_000 },
   ),
+  outboxRetentionHours: integer(
+    168,
+    'how long the messages of an attestation are kept to re-publish on redelivery (longer than the verdict topic keeps records)',
+    { min: 1, max: 24 * 365 },
+  ),
   expirySweepMs: integer(1000, 'how often expired certificates are looked for (WatchFleet EXPIRED)', {
     min: 50,
     max: 60_000,

@@ -451,6 +451,14 @@ export class Issuer {
     }
   }
 
+  /**
+   * Forgets the messages of attestations older than `retentionMs`: a verdict redelivered after that
+   * is still recognised (its outcome row stays) but re-publishes nothing.
+   */
+  async pruneOutbox(retentionMs: number): Promise<number> {
+    return store.pruneOutbox(this.db, new Date(this.now().getTime() - retentionMs), 10_000);
+  }
+
   /** The current CRL: rebuilt when the revocations changed or half its validity has passed. */
   async currentCrl(): Promise<CurrentCrl> {
     if (this.crlBuilding !== undefined) return this.crlBuilding;

@@ -125,11 +125,19 @@ export async function start(
     throw err;
   }
   let sweeping = false;
+  let lastPrune = 0;
   const sweep = setInterval(() => {
     if (sweeping) return;
     sweeping = true;
-    issuer
-      .sweepExpired()
+    const pruneDue = Date.now() - lastPrune > 3600_000;
+    (async () => {
+      await issuer.sweepExpired();
+      if (pruneDue) {
+        lastPrune = Date.now();
+        const pruned = await issuer.pruneOutbox(config.outboxRetentionHours * 3600_000);
+        if (pruned > 0) logger.info({ pruned }, 'old outbox messages dropped');
+      }
+    })()
       .catch((err: unknown) => logger.error({ err }, 'expiry sweep failed'))
       .finally(() => {
         sweeping = false;

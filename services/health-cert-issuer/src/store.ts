@@ -286,6 +286,16 @@ export async function loadOutbox(db: Queryable, attestationId: string): Promise<
   return rows.map((r) => ({ topic: r.topic, key: r.message_key, value: r.value, headers: r.headers }));
 }
 
+/** Drops the stored messages of attestations decided before `before` (the outcome row stays). */
+export async function pruneOutbox(db: Queryable, before: Date, limit: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM outbox WHERE attestation_id IN (
+       SELECT attestation_id FROM attestations WHERE decided_at < $1 ORDER BY decided_at LIMIT $2)`,
+    [before, limit],
+  );
+  return rowCount;
+}
+
 export async function audit(db: Queryable, actor: string, action: string, hostId: string, detail: unknown) {
   await db.query('INSERT INTO audit_log (actor, action, host_id, detail) VALUES ($1, $2, $3, $4::jsonb)', [
     actor,

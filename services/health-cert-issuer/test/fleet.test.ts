@@ -342,3 +342,20 @@ test('metrics count each outcome and each revocation', async (t) => {
   assert.deepEqual(outcomes, ['issued', 'redelivered', 'refused']);
   assert.deepEqual(revocations, [[1, 'attestation']]);
 });
+
+test('old outbox messages are pruned; a verdict redelivered after that re-publishes nothing and issues nothing', async (t) => {
+  const s = await setup(t);
+  const v = await s.judge('host-old', true);
+  s.clock.now = new Date(T0.getTime() + 8 * 86_400_000);
+  await s.judge('host-new', true);
+  assert.equal(await s.issuer.pruneOutbox(7 * 86_400_000), 3);
+  const { rows } = await s.db.query<{ attestation_id: string }>('SELECT DISTINCT attestation_id FROM outbox');
+  assert.equal(rows.length, 1);
+  assert.notEqual(rows[0]!.attestation_id, v.attestationId);
+  await s.issuer.handleVerdict({ key: 'host-old', value: encodeVerdict(v), headers: {} });
+  const certs = await s.db.query<{ n: bigint }>(
+    'SELECT count(*)::int8 AS n FROM certificates WHERE host_id = $1',
+    ['host-old'],
+  );
+  assert.equal(certs.rows[0]!.n, 1n);
+});
