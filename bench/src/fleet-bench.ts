@@ -9,8 +9,6 @@
 //
 // With DATABASE_URL the services use a fresh database on that server (dropped afterwards);
 // without it each service uses PGlite in a temporary folder.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -18,7 +16,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseEventLog, replay } from '@hostgate/eventlog';
 import type { AttestResponse__Output } from '@hostgate/protos';
-import { checkHealth } from '@hostgate/service-runtime';
 import {
   buildLog,
   callOptions,
@@ -27,19 +24,13 @@ import {
   type KafkaBroker,
   type Pipeline,
   type ServiceClients,
-  type ServiceName,
-  SERVICES,
   SoftwareHost,
-  serviceClients,
   startKafka,
   startPipeline,
+  startServiceProcesses,
   uefiBoot,
   unary,
 } from '@hostgate/test-e2e';
-import { freePort } from '@hostgate/testkit/ports';
-import pg from 'pg';
-
-const ROOT = path.resolve(import.meta.dirname, '../..');
 
 export interface Phase {
   /** Offered attestations per second; 'max' runs `concurrency` hosts back to back. */
@@ -104,7 +95,7 @@ interface Deployment {
   /** Stops the services; returns the PostgreSQL commits they made when the bench owned the database. */
   stop(): Promise<number | undefined>;
   /** OS processes whose CPU time is measured per phase (service processes, the Kafka broker). */
-  pids: Record<string, number>;
+  pids(): Record<string, number>;
 }
 
 /** CPU seconds (user + system) a process has used, from /proc; undefined where /proc is absent. */
@@ -116,125 +107,6 @@ function cpuSecondsOf(pid: number): number | undefined {
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return undefined;
-  }
-}
-
-/** One process per service, configured through the environment as a deployment would be. */
-async function spawnServices(
-  kafka: KafkaBroker | undefined,
-  ekRoots: string,
-  dataDir: string,
-  log: (l: string) => void,
-): Promise<Deployment> {
-  const children: ChildProcess[] = [];
-  let dbName: string | undefined;
-  const baseUrl = process.env['DATABASE_URL'];
-  let url: string | undefined;
-  if (baseUrl !== undefined && baseUrl !== '') {
-    dbName = `hostgate_fleet_${randomBytes(4).toString('hex')}`;
-    const c = new pg.Client({ connectionString: baseUrl });
-    await c.connect();
-    await c.query(`CREATE DATABASE ${dbName}`);
-    await c.end();
-    const u = new URL(baseUrl);
-    u.pathname = `/${dbName}`;
-    url = u.toString();
-  }
-  const dropDb = async () => {
-    if (dbName === undefined || baseUrl === undefined) return;
-    const c = new pg.Client({ connectionString: baseUrl });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await c.end();
-  };
-  const stopChildren = async () => {
-    await Promise.all(
-      children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-            child.once('exit', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            child.kill('SIGTERM');
-          }),
-      ),
-    );
-  };
-  try {
-    const addresses = {} as Record<ServiceName, string>;
-    for (const service of SERVICES) {
-      const address = `127.0.0.1:${await freePort()}`;
-      addresses[service] = address;
-      const prefix = `HOSTGATE_${service.toUpperCase().replace(/-/g, '_')}_`;
-      const env: NodeJS.ProcessEnv = {
-        PATH: process.env['PATH'],
-        HOME: process.env['HOME'],
-        HOSTGATE_LOG_LEVEL: 'warn',
-        HOSTGATE_DATA_DIR: dataDir,
-        [`${prefix}ADDRESS`]: address,
-      };
-      if (kafka !== undefined) env['KAFKA_BROKERS'] = kafka.bootstrap;
-      if (url !== undefined) env['DATABASE_URL'] = url;
-      if (service === 'quote-collector') env['HOSTGATE_EK_ROOTS'] = ekRoots;
-      const child = spawn(process.execPath, [path.join(ROOT, 'services', service, 'src', 'main.ts')], {
-        env,
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      let stderr = '';
-      child.stderr?.on('data', (d: Buffer) => {
-        stderr = (stderr + d.toString()).slice(-4000);
-      });
-      child.once('exit', (code, signal) => {
-        if (code !== 0 && signal !== 'SIGTERM') log(`${service} exited ${code ?? signal}: ${stderr.trim()}`);
-      });
-      children.push(child);
-    }
-    const deadline = Date.now() + 120_000;
-    for (const service of SERVICES) {
-      for (;;) {
-        const h = await checkHealth(addresses[service], { timeoutMs: 1000 });
-        if (h.status === 'SERVING') break;
-        if (Date.now() > deadline) throw new Error(`${service} not SERVING after 120 s (${h.status})`);
-        await sleep(200);
-      }
-    }
-    const clients = serviceClients(addresses);
-    const pids: Record<string, number> = {};
-    SERVICES.forEach((service, i) => {
-      const pid = children[i]?.pid;
-      if (pid !== undefined) pids[service] = pid;
-    });
-    if (kafka !== undefined) {
-      const kafkaPid = Number(readFileSync(path.join(kafka.dir, 'kafka.pid'), 'utf8').trim());
-      if (Number.isInteger(kafkaPid)) pids['kafka'] = kafkaPid;
-    }
-    return {
-      clients,
-      pids,
-      store: url === undefined ? 'pglite (one per process)' : 'postgresql',
-      stop: async () => {
-        for (const c of Object.values(clients)) c.close();
-        await stopChildren();
-        // Closed connections have flushed their statistics: every commit in this database is ours.
-        let commits: number | undefined;
-        if (dbName !== undefined && baseUrl !== undefined) {
-          const c = new pg.Client({ connectionString: baseUrl });
-          await c.connect();
-          const r = await c.query('SELECT xact_commit FROM pg_stat_database WHERE datname = $1', [dbName]);
-          await c.end();
-          commits = Number(r.rows[0]?.xact_commit ?? Number.NaN);
-        }
-        await dropDb();
-        return commits;
-      },
-    };
-  } catch (err) {
-    await stopChildren();
-    await dropDb().catch(() => undefined);
-    throw err;
   }
 }
 
@@ -279,7 +151,19 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
     const root = await createSoftwareEkRoot(dir);
     log(`starting the four services (${opts.deploy}, ${opts.bus} bus)…`);
     if (opts.deploy === 'processes') {
-      deployment = await spawnServices(kafka, root.pemFile, path.join(dir, 'data'), log);
+      if (kafka === undefined) throw new Error('separate processes need the Kafka bus');
+      const procs = await startServiceProcesses({
+        kafka,
+        ekRoots: [root.pemFile],
+        dataDir: path.join(dir, 'data'),
+        log,
+      });
+      deployment = {
+        clients: procs.clients,
+        store: procs.store,
+        pids: () => procs.pids(),
+        stop: async () => (await procs.stop()).postgresCommits,
+      };
     } else {
       const pipeline: Pipeline = await startPipeline(
         kafka === undefined ? { ekRoots: [root.pemFile] } : { kafka, ekRoots: [root.pemFile] },
@@ -291,12 +175,13 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
           await pipeline.stop();
           return undefined;
         },
-        pids: { 'all four services + bench': process.pid },
+        pids: () => {
+          const out: Record<string, number> = { 'all four services + bench': process.pid };
+          const pidFile = kafka === undefined ? undefined : path.join(kafka.dir, 'kafka.pid');
+          if (pidFile !== undefined) out['kafka'] = Number(readFileSync(pidFile, 'utf8').trim());
+          return out;
+        },
       };
-      if (kafka !== undefined) {
-        const kafkaPid = Number(readFileSync(path.join(kafka.dir, 'kafka.pid'), 'utf8').trim());
-        if (Number.isInteger(kafkaPid)) deployment.pids['kafka'] = kafkaPid;
-      }
     }
     const collector = deployment.clients.collector;
     const { eventLog, pcrs } = await fleetEvidence(opts.eventLog);
@@ -353,7 +238,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
         inflight.add(p);
         return p;
       };
-      const pids = deployment.pids;
+      const pids = deployment.pids();
       const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSecondsOf(pid)]));
       const t0 = performance.now();
       const endAt = t0 + phase.durationS * 1000;

@@ -26,3 +26,4 @@ export {
   uefiBoot,
 } from './synthetic-log.ts';
 export { type AkSlot, type AttestOverrides, refusalCodes, SwtpmHost } from './tpm-agent.ts';
+export { type ServiceProcesses, type ServiceProcessesOptions, startServiceProcesses } from './processes.ts';
