@@ -51,6 +51,9 @@ export const configSchema = {
     max: 600_000,
   }),
   pcrSelection: pcrList(DEFAULT_PCR_SELECTION, 'PCRs every quote must cover, exactly (tpm2-tools syntax)'),
+  adminToken: optionalString(
+    'when set, operator calls that change the registry (SetHostState) need the metadata "authorization: Bearer <token>"',
+  ),
 };
 
 export type QuoteCollectorConfig = ConfigOf<typeof configSchema>;

@@ -75,4 +75,18 @@ CREATE TABLE attestations (
 );
 CREATE INDEX attestations_host ON attestations (host_id, created_at_ms);`,
   },
+  {
+    id: '0006_audit',
+    sql: `
+-- Every operator action (SetHostState): who, what, when.
+CREATE TABLE audit (
+  id bigserial PRIMARY KEY,
+  at_ms bigint NOT NULL,
+  actor text NOT NULL,
+  action text NOT NULL,
+  host_id text NOT NULL,
+  details text NOT NULL
+);
+CREATE INDEX audit_host ON audit (host_id, id);`,
+  },
 ];

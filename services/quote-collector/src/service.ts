@@ -1,7 +1,7 @@
 // quote-collector: agents' entry point: enrollment, challenges, attestation; owns the host registry and nonces.
 // The gRPC handlers are thin: the checks live in collector.ts, the wait for the issuer in certificate-waiter.ts.
 import { readFileSync } from 'node:fs';
-import { X509Certificate } from 'node:crypto';
+import { createHash, timingSafeEqual, X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Bus } from '@hostgate/bus';
 import {
@@ -108,6 +108,29 @@ export interface CollectorRuntime {
   bus: Bus;
   logger: Logger;
   attestTimeoutMs: number;
+  /** When set, SetHostState needs `authorization: Bearer <token>`. */
+  adminToken?: string | undefined;
+  now?: () => number;
+}
+
+/** gRPC metadata naming the operator behind an admin call (audit); "anonymous" when absent. */
+export const OPERATOR_METADATA = 'x-hostgate-operator';
+
+function metadataString(md: grpc.Metadata, key: string): string {
+  const v = md.get(key)[0];
+  return typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : '';
+}
+
+/** Throws UNAUTHENTICATED unless the call carries the admin token (compared in constant time). */
+function authorize(md: grpc.Metadata, adminToken: string | undefined): void {
+  if (adminToken === undefined) return;
+  const m = /^Bearer (.+)$/.exec(metadataString(md, 'authorization'));
+  const digest = (t: string) => createHash('sha256').update(t, 'utf8').digest();
+  if (m === null || !timingSafeEqual(digest(m[1]!), digest(adminToken)))
+    throw grpcError(
+      grpc.status.UNAUTHENTICATED,
+      'this call changes the host registry and needs a valid admin token',
+    );
 }
 
 /** The full Attest round trip: the collector's checks, Evidence published, the issuer's answer awaited. */
@@ -184,9 +207,12 @@ export function handlers(rt: CollectorRuntime): QuoteCollectorServiceHandlers {
   const store = collector.store;
   // Any unexpected failure answers INTERNAL with one line; the stack goes to the log.
   const unary =
-    <Req, Res>(name: string, fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
+    <Req, Res>(
+      name: string,
+      fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
+    ): grpc.handleUnaryCall<Req, Res> =>
     (call, callback) => {
-      fn(call.request).then(
+      fn(call.request, call).then(
         (res) => callback(null, res),
         (err: unknown) => {
           if (
@@ -269,7 +295,9 @@ export function handlers(rt: CollectorRuntime): QuoteCollectorServiceHandlers {
         nextPageToken: rows.length > size ? (page[page.length - 1]?.hostId ?? '') : '',
       };
     }),
-    SetHostState: unary('SetHostState', async (req) => {
+    SetHostState: unary('SetHostState', async (req, call) => {
+      authorize(call.metadata, rt.adminToken);
+      const actor = metadataString(call.metadata, OPERATOR_METADATA).slice(0, 256) || 'anonymous';
       if (req.state !== 'HOST_STATE_ACTIVE' && req.state !== 'HOST_STATE_DISABLED')
         throw grpcError(
           grpc.status.INVALID_ARGUMENT,
@@ -283,11 +311,12 @@ export function handlers(rt: CollectorRuntime): QuoteCollectorServiceHandlers {
           `host ${h.hostId} never completed activation; it cannot be made ACTIVE`,
         );
       const next = req.state === 'HOST_STATE_ACTIVE' ? 'ACTIVE' : 'DISABLED';
-      const updated = await store.setHostState(h.hostId, next, req.reason.slice(0, 1024));
-      logger.info(
-        { hostId: h.hostId, from: h.state, to: next, reason: req.reason.slice(0, 1024) },
-        'audit: host state changed',
-      );
+      const reason = req.reason.slice(0, 1024);
+      const updated = await store.setHostState(h.hostId, next, reason, {
+        actor,
+        atMs: (rt.now ?? Date.now)(),
+      });
+      logger.info({ hostId: h.hostId, from: h.state, to: next, reason, actor }, 'audit: host state changed');
       return { host: await hostToProto(store, updated ?? h) };
     }),
   };
@@ -334,6 +363,8 @@ export async function start(config: QuoteCollectorConfig, deps: QuoteCollectorDe
             bus: deps.bus,
             logger,
             attestTimeoutMs: config.attestTimeoutMs,
+            adminToken: config.adminToken,
+            now,
           }),
         },
       ],

@@ -203,13 +203,47 @@ export class QuoteCollectorStore {
     });
   }
 
-  async setHostState(hostId: string, state: HostStateName, reason: string): Promise<HostRecord | undefined> {
-    await this.db.query('UPDATE hosts SET state = $2, state_reason = $3 WHERE host_id = $1', [
-      hostId,
-      state,
-      reason,
-    ]);
-    return this.getHost(hostId);
+  /** Changes a host's state and records who did it and why, in one transaction. */
+  async setHostState(
+    hostId: string,
+    state: HostStateName,
+    reason: string,
+    audit: { actor: string; atMs: number },
+  ): Promise<HostRecord | undefined> {
+    return this.db.transaction(async (tx) => {
+      const before = await this.getHost(hostId, tx);
+      if (before === undefined) return undefined;
+      await tx.query('UPDATE hosts SET state = $2, state_reason = $3 WHERE host_id = $1', [
+        hostId,
+        state,
+        reason,
+      ]);
+      await tx.query(
+        'INSERT INTO audit (at_ms, actor, action, host_id, details) VALUES ($1, $2, $3, $4, $5)',
+        [
+          audit.atMs,
+          audit.actor,
+          'SetHostState',
+          hostId,
+          JSON.stringify({ from: before.state, to: state, reason }),
+        ],
+      );
+      return this.getHost(hostId, tx);
+    });
+  }
+
+  /** The audit trail of one host, oldest first. */
+  async auditOf(hostId: string): Promise<{ atMs: number; actor: string; action: string; details: string }[]> {
+    const { rows } = await this.db.query(
+      'SELECT at_ms, actor, action, details FROM audit WHERE host_id = $1 ORDER BY id',
+      [hostId],
+    );
+    return rows.map((r) => ({
+      atMs: num(r['at_ms']),
+      actor: String(r['actor']),
+      action: String(r['action']),
+      details: String(r['details']),
+    }));
   }
 
   /**

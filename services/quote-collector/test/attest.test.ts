@@ -245,7 +245,11 @@ for (const kind of ['pglite', 'postgres'] as StoreKind[]) {
 
     test('HOST_DISABLED once an operator disables the host', async (t) => {
       const { collector, ak, hostId } = await setup(t);
-      await collector.store.setHostState(hostId, 'DISABLED', 'stolen');
+      await collector.store.setHostState(hostId, 'DISABLED', 'stolen', { actor: 'alice', atMs: 1 });
+      assert.deepEqual(
+        (await collector.store.auditOf(hostId)).map((a) => [a.actor, a.action, JSON.parse(a.details)]),
+        [['alice', 'SetHostState', { from: 'ACTIVE', to: 'DISABLED', reason: 'stolen' }]],
+      );
       const r = await collector.attest(attestRequest({ ak, nonce: await nonceFor(collector, ak.name) }));
       assert.deepEqual(codes(r), ['HOST_DISABLED']);
       assert.match(r.kind === 'refused' ? (r.refusals[0]?.message ?? '') : '', /stolen/);

@@ -372,3 +372,34 @@ test('ListHosts pages in host id order and filters by state; SetHostState is ref
   assert.equal(back.host?.state, 'HOST_STATE_ACTIVE');
   assert.ok((back.host?.akName.length ?? 0) > 0);
 });
+
+test('with an admin token, SetHostState needs it; the operator named in metadata is audited', async (t) => {
+  const { client, collector } = await setup(t, () => undefined, {
+    HOSTGATE_QUOTE_COLLECTOR_ADMIN_TOKEN: 's3cret',
+  });
+  const hostId = await enrollSoftwareAk(collector, softwareAk('p256'));
+  const set = (md: grpc.Metadata) =>
+    new Promise((resolve, reject) =>
+      client.SetHostState({ hostId, state: 'HOST_STATE_DISABLED', reason: 'rma' }, md, (err, res) =>
+        err ? reject(err) : resolve(res),
+      ),
+    );
+  const unauthenticated = (err: grpc.ServiceError) => err.code === grpc.status.UNAUTHENTICATED;
+  await assert.rejects(set(new grpc.Metadata()), unauthenticated);
+  const wrong = new grpc.Metadata();
+  wrong.set('authorization', 'Bearer guess');
+  await assert.rejects(set(wrong), unauthenticated);
+  assert.equal((await collector.store.getHost(hostId))?.state, 'ACTIVE');
+  const ok = new grpc.Metadata();
+  ok.set('authorization', 'Bearer s3cret');
+  ok.set('x-hostgate-operator', 'bob@ops');
+  await set(ok);
+  assert.equal((await collector.store.getHost(hostId))?.state, 'DISABLED');
+  const audit = await collector.store.auditOf(hostId);
+  assert.deepEqual(
+    audit.map((a) => [a.actor, a.action, JSON.parse(a.details).reason]),
+    [['bob@ops', 'SetHostState', 'rma']],
+  );
+  // Reads stay open: GetHost needs no token.
+  assert.equal((await call(client.GetHost.bind(client), { hostId })).host?.state, 'HOST_STATE_DISABLED');
+});
