@@ -62,6 +62,11 @@ export async function seedFromTemplate(dataDir: string, cacheDir = defaultCacheD
     const info = await stat(template);
     const uid = process.getuid?.();
     if (!info.isDirectory() || (uid !== undefined && info.uid !== uid)) return false;
+    // A copy interrupted by a kill (Ctrl-C during a first start) leaves a staging folder behind.
+    const prefix = `${path.basename(dataDir)}.seeding-`;
+    for (const entry of await readdir(path.dirname(dataDir)))
+      if (entry.startsWith(prefix))
+        await rm(path.join(path.dirname(dataDir), entry), { recursive: true, force: true });
     staging = await mkdtemp(`${dataDir}.seeding-`);
     await cp(template, staging, { recursive: true, force: true });
     // Only an empty folder is replaced (rmdir refuses anything else).

@@ -2,7 +2,7 @@
 // DATABASE_URL is set; each test gets its own schema and drops it afterwards.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestSchema, postgresMissing } from '@hostgate/testkit/postgres';
@@ -214,8 +214,11 @@ test('pglite: new data folders are seeded from one initialised template per cach
   const templates = await readdir(cacheDir);
   assert.equal(templates.length, 1, templates.join());
   assert.match(templates[0] ?? '', /^pglite-.+-template$/);
-  // A second folder starts from the pristine template, not from folder a.
+  // A second folder starts from the pristine template, not from folder a; a staging folder
+  // left by an interrupted copy is cleared.
+  await mkdir(path.join(base, 'b.seeding-left'), { recursive: true });
   assert.equal(await seedFromTemplate(path.join(base, 'b'), cacheDir), true);
+  assert.deepEqual((await readdir(base)).sort(), ['a', 'b', 'cache']);
   assert.equal(
     await seedFromTemplate(path.join(base, 'a'), cacheDir),
     false,
