@@ -14,6 +14,7 @@ import {
   cloudEventFromSocEvent,
   type GetCaBundleResponse__Output,
   type GetCrlResponse__Output,
+  type ListCertificatesResponse__Output,
   type WatchFleetResponse__Output,
 } from '@hostgate/protos';
 import { postgresMissing } from '@hostgate/testkit/postgres';
@@ -445,6 +446,28 @@ test('real PostgreSQL: issue, redeliver, revoke', { skip: postgresMissing() }, a
     [a!.certificate!.serial],
   );
   assert.equal((await checkHost(h, 'pg-host')).health, 'HOST_HEALTH_UNHEALTHY');
+  // The queries PGlite and pg parameterise differently: text[] filters and row-value paging.
+  await h.publishVerdict(verdict({ hostId: 'pg-host-2', keys, pass: true }));
+  await h.certificates.until((m) => m.length >= 4);
+  const watch = h.client.WatchFleet({ hostIds: ['pg-host-2', 'nobody'], includeSnapshot: true });
+  t.after(() => watch.cancel());
+  watch.on('error', () => {});
+  const first = await new Promise<WatchFleetResponse__Output>((resolve) => watch.once('data', resolve));
+  assert.equal(first.status?.hostId, 'pg-host-2');
+  assert.equal(first.snapshotComplete, true);
+  const page1 = await call<unknown, ListCertificatesResponse__Output>(h.client, 'ListCertificates', {
+    pageSize: 1,
+  });
+  assert.equal(page1.certificates.length, 1);
+  const page2 = await call<unknown, ListCertificatesResponse__Output>(h.client, 'ListCertificates', {
+    pageSize: 1,
+    pageToken: page1.nextPageToken,
+  });
+  assert.equal(page2.certificates.length, 1);
+  assert.notEqual(page2.certificates[0]!.serial, page1.certificates[0]!.serial);
+  assert.equal(page2.certificates[0]!.status, 'CERTIFICATE_STATUS_REVOKED');
+  const crl = parseCrl((await call<unknown, GetCrlResponse__Output>(h.client, 'GetCrl', {})).der);
+  assert.equal(crl.revoked.length, 1);
 });
 
 test('a CA from caCertFile/caKeyFile signs instead of the development CA; half a pair is refused at start', async (t) => {
