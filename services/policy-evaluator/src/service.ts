@@ -176,33 +176,30 @@ export async function handleMeasurements(
   const replayed = m.refusals.length === 0 && m.replay?.match === true;
   const now = new Date();
   let verdict: Verdict | undefined;
-  let stored: Awaited<ReturnType<PolicyStore['saveVerdict']>>;
+  let stored: Awaited<ReturnType<PolicyStore['recordVerdict']>>;
   try {
     // One transaction: class, active set, last measurements and verdict in one store round trip.
-    stored = await store.transaction(async (tx) => {
-      verdict = await judge(store, m, { verdictId: randomUUID(), now, tx });
-      if (replayed)
-        await store.saveMeasurements(
-          m.hostId,
-          m.attestationId,
-          dateFromTimestamp(m.replayedAt) ?? now,
-          message.value,
-          tx,
-        );
-      return store.saveVerdict(
+    // Two statements: class + active set, then verdict + last measurements. PGlite pays per
+    // transaction, so there both run in one; a server pays per round trip, so there each autocommits.
+    const judgeAndRecord = async (tx?: Queryable) => {
+      const v = await judge(store, m, { verdictId: randomUUID(), now, ...(tx ? { tx } : {}) });
+      verdict = v;
+      return store.recordVerdict(
         {
           attestationId: m.attestationId,
-          verdictId: String(verdict.verdictId),
+          verdictId: String(v.verdictId),
           hostId: m.hostId,
-          pass: verdict.pass === true,
-          hostClass: String(verdict.hostClass),
-          policyVersion: Number(verdict.policyVersion ?? 0),
+          pass: v.pass === true,
+          hostClass: String(v.hostClass),
+          policyVersion: Number(v.policyVersion ?? 0),
           evaluatedAt: now,
-          verdict: encodeVerdict(verdict),
+          verdict: encodeVerdict(v),
         },
+        replayed ? { replayedAt: dateFromTimestamp(m.replayedAt) ?? now, bytes: message.value } : undefined,
         tx,
       );
-    });
+    };
+    stored = store.kind === 'pglite' ? await store.transaction(judgeAndRecord) : await judgeAndRecord();
   } catch (err) {
     if (err instanceof PolicyValidationError)
       throw new PoisonMessageError('MEASUREMENTS_INVALID', err.message, { cause: err });

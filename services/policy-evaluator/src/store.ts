@@ -98,6 +98,11 @@ export class PolicyStore {
     });
   }
 
+  /** Which adapter the store runs on: the embedded one pays per transaction, a server per round trip. */
+  get kind(): Db['kind'] {
+    return this.#db.kind;
+  }
+
   /** Runs `fn` in one transaction (the embedded store pays per transaction, not per statement). */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     return this.#db.transaction(fn);
@@ -246,8 +251,11 @@ export class PolicyStore {
       : { attestationId, verdictId: r.verdict_id, verdict: toBytes(r.verdict) };
   }
 
-  /** Stores a verdict unless the attestation already has one; returns the one stored (first wins). */
-  async saveVerdict(
+  /**
+   * One statement: the verdict (unless the attestation has one) and, for measurements that replayed,
+   * the host's last measurements. Returns the verdict stored, first one wins.
+   */
+  async recordVerdict(
     v: {
       attestationId: string;
       verdictId: string;
@@ -258,11 +266,25 @@ export class PolicyStore {
       evaluatedAt: Date;
       verdict: Uint8Array;
     },
+    measurements: { replayedAt: Date; bytes: Uint8Array } | undefined,
     q: Queryable = this.#db,
   ): Promise<StoredVerdict & { created: boolean }> {
-    const { rows } = await q.query<{ verdict_id: string; verdict: unknown }>(
-      `INSERT INTO verdicts (attestation_id, verdict_id, host_id, pass, host_class, policy_version, evaluated_at, verdict)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (attestation_id) DO NOTHING RETURNING verdict_id, verdict`,
+    const { rows } = await q.query<{ verdict_id: string; verdict: unknown; created: boolean }>(
+      `WITH hm AS (
+         INSERT INTO host_measurements (host_id, attestation_id, replayed_at, measurements)
+         SELECT $3, $1, $9, $10 WHERE $11::boolean
+         ON CONFLICT (host_id) DO UPDATE SET attestation_id = EXCLUDED.attestation_id,
+           replayed_at = EXCLUDED.replayed_at, measurements = EXCLUDED.measurements
+         WHERE host_measurements.replayed_at <= EXCLUDED.replayed_at
+       ), v AS (
+         INSERT INTO verdicts (attestation_id, verdict_id, host_id, pass, host_class, policy_version, evaluated_at, verdict)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (attestation_id) DO NOTHING
+         RETURNING verdict_id, verdict
+       )
+       SELECT verdict_id, verdict, true AS created FROM v
+       UNION ALL
+       SELECT verdict_id, verdict, false AS created FROM verdicts
+        WHERE attestation_id = $1 AND NOT EXISTS (SELECT 1 FROM v)`,
       [
         v.attestationId,
         v.verdictId,
@@ -272,6 +294,9 @@ export class PolicyStore {
         v.policyVersion,
         v.evaluatedAt,
         v.verdict,
+        measurements?.replayedAt ?? v.evaluatedAt,
+        measurements?.bytes ?? new Uint8Array(0),
+        measurements !== undefined,
       ],
     );
     const r = rows[0];
@@ -280,8 +305,9 @@ export class PolicyStore {
         attestationId: v.attestationId,
         verdictId: r.verdict_id,
         verdict: toBytes(r.verdict),
-        created: true,
+        created: r.created,
       };
+    // Another replica inserted it after this statement's snapshot was taken.
     const stored = await this.verdictFor(v.attestationId, q);
     if (stored === undefined) throw new Error(`verdict of ${v.attestationId} vanished after insert`);
     return { ...stored, created: false };
@@ -298,23 +324,6 @@ export class PolicyStore {
       [hostId, opts.failedOnly, opts.limit, opts.offset],
     );
     return rows.map((r) => toBytes(r.verdict));
-  }
-
-  /** Keeps the newest replayed measurements of a host (an older redelivery does not overwrite). */
-  async saveMeasurements(
-    hostId: string,
-    attestationId: string,
-    replayedAt: Date,
-    bytes: Uint8Array,
-    q: Queryable = this.#db,
-  ): Promise<void> {
-    await q.query(
-      `INSERT INTO host_measurements (host_id, attestation_id, replayed_at, measurements) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (host_id) DO UPDATE SET attestation_id = EXCLUDED.attestation_id,
-         replayed_at = EXCLUDED.replayed_at, measurements = EXCLUDED.measurements
-       WHERE host_measurements.replayed_at <= EXCLUDED.replayed_at`,
-      [hostId, attestationId, replayedAt, bytes],
-    );
   }
 
   async lastMeasurements(hostId: string): Promise<{ attestationId: string; bytes: Uint8Array } | undefined> {
