@@ -14,7 +14,8 @@ import {
   SERVICE_NAMES,
   type WatchFleetResponse__Output,
 } from '@hostgate/protos';
-import { openEmbeddedPostgres, startGrpcServer } from '@hostgate/service-runtime';
+import { openEmbeddedPostgres, openPostgresDb, startGrpcServer } from '@hostgate/service-runtime';
+import { createTestSchema, postgresMissing } from '@hostgate/testkit/postgres';
 import { FleetHub, handlers, Issuer, migrations } from '../src/index.ts';
 import { call, hostKeys, silentLogger, verdict } from './harness.ts';
 
@@ -359,3 +360,62 @@ test('old outbox messages are pruned; a verdict redelivered after that re-publis
   );
   assert.equal(certs.rows[0]!.n, 1n);
 });
+
+for (const tier of ['pglite', 'postgres'] as const) {
+  const skip = tier === 'postgres' ? postgresMissing() : undefined;
+  test(`${tier}: two replicas racing on one verdict (a rebalance) issue one certificate and publish the same event`, {
+    skip,
+  }, async (t) => {
+    let db: import('@hostgate/service-runtime').Db;
+    if (tier === 'postgres') {
+      const schema = await createTestSchema('hg_issuer_race');
+      t.after(() => schema.drop());
+      db = await openPostgresDb(schema.url, schema.schema);
+      t.after(() => db.close());
+    } else {
+      const embedded = await openEmbeddedPostgres(undefined);
+      t.after(() => embedded.close());
+      db = embedded.db('health_cert_issuer');
+    }
+    await db.migrate(migrations);
+    const ca = createCa({ commonName: 'Race CA' });
+    const published: Buffer[] = [];
+    const replicas = [0, 1].map(() => {
+      const bus = new InProcessBus();
+      t.after(() => bus.close());
+      const recordingBus = Object.assign(Object.create(bus) as InProcessBus, {
+        publish: async (topic: string, _key: string, value: Uint8Array) => {
+          if (topic === 'hostgate.certificates.v1') published.push(Buffer.from(value));
+        },
+      });
+      return new Issuer({
+        db,
+        bus: recordingBus,
+        logger: silentLogger,
+        ca,
+        hub: new FleetHub(),
+        validitySeconds: 3600,
+        backdateSeconds: 0,
+        crlValiditySeconds: 600,
+      });
+    });
+    for (let round = 0; round < 5; round++) {
+      published.length = 0;
+      const v = verdict({ hostId: `race-${round}`, keys: hostKeys(), pass: round % 2 === 0 });
+      const message = { key: v.hostId!, value: encodeVerdict(v), headers: {} };
+      await Promise.all(replicas.map((r) => r.handleVerdict(message)));
+      assert.equal(published.length, 2, 'each replica answered');
+      assert.deepEqual(published[0], published[1], 'with the very same event');
+      const { rows } = await db.query<{ n: bigint }>(
+        'SELECT count(*)::int8 AS n FROM attestations WHERE attestation_id = $1',
+        [v.attestationId],
+      );
+      assert.equal(rows[0]!.n, 1n);
+      const certs = await db.query<{ n: bigint }>(
+        'SELECT count(*)::int8 AS n FROM certificates WHERE host_id = $1',
+        [v.hostId],
+      );
+      assert.equal(certs.rows[0]!.n, round % 2 === 0 ? 1n : 0n);
+    }
+  });
+}
