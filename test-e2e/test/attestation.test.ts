@@ -13,8 +13,10 @@ import type {
   CaptureResponse__Output,
   CheckHostResponse__Output,
   GetCaBundleResponse__Output,
+  GetCrlResponse__Output,
   PolicyEvaluatorServiceClient,
   PublishGoldenSetResponse__Output,
+  WatchFleetResponse__Output,
   ActivateGoldenSetResponse__Output,
 } from '@hostgate/protos';
 import { swtpmMissing } from '@hostgate/testkit/swtpm';
@@ -37,11 +39,11 @@ const skip = kafkaSkipReason() ?? swtpmMissing();
 // Long enough for an honest quote on a loaded machine, short enough to wait out in the test.
 const NONCE_TTL_MS = 5000;
 
-function toPem(der: Uint8Array): string {
+function toPem(der: Uint8Array, label = 'CERTIFICATE'): string {
   const b64 = Buffer.from(der)
     .toString('base64')
     .replace(/(.{64})/g, '$1\n');
-  return `-----BEGIN CERTIFICATE-----\n${b64.trimEnd()}\n-----END CERTIFICATE-----\n`;
+  return `-----BEGIN ${label}-----\n${b64.trimEnd()}\n-----END ${label}-----\n`;
 }
 
 /** SPKI DER of a TPM ECC public area, built with node:crypto from x and y. */
@@ -75,6 +77,8 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
   let p: Pipeline;
   let hostId = '';
   let tmp = '';
+  /** The certificate the host holds when the revocation test starts (issued in the NONCE_REUSED test). */
+  let liveCertDer = new Uint8Array(0);
   const bootEvents = uefiBoot();
   const bootLog = buildLog(bootEvents);
 
@@ -207,6 +211,7 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
   test('a nonce used once is refused NONCE_REUSED the second time', { timeout: 60_000 }, async () => {
     const ok = await host.attest(p.clients.collector);
     assert.equal(ok.response.result, 'certificate', JSON.stringify(ok.response.refused));
+    liveCertDer = new Uint8Array(ok.response.certificate?.der ?? []);
     const again = await host.attest(p.clients.collector, {
       nonce: ok.nonce,
       selection: [{ hash: 'sha256', pcrs: [0, 1, 2, 3, 4, 5, 6, 7] }],
@@ -233,33 +238,84 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
     assert.ok(refusalCodes(r.response).includes('PCR_SELECTION_MISMATCH'), JSON.stringify(r.response));
   });
 
-  test('an event log edited after the quote is refused EVENTLOG_MISMATCH and revokes the live certificate within 1 s', {
+  test('an event log edited after the quote is refused EVENTLOG_MISMATCH and revokes the live certificate within 1 s (CheckHost, WatchFleet, CRL)', {
     timeout: 60_000,
   }, async () => {
     const before = await checkHost(p, hostId);
     assert.equal(before?.health, 'HOST_HEALTH_HEALTHY', 'host holds a live certificate before');
-    // Same events, but the first boot application's digest swapped: PCR 4 no longer replays.
-    const edited = bootEvents.map((e, i) =>
-      i === bootEvents.findIndex((x) => x.digests !== undefined)
-        ? { ...e, digests: appDigests('\\EFI\\other.efi') }
-        : e,
+    assert.ok(liveCertDer.length > 0);
+    // A scheduler checking offline: CA bundle + CRL. Before the refusal the certificate passes.
+    const liveFile = path.join(tmp, 'live.pem');
+    await writeFile(liveFile, toPem(liveCertDer));
+    const caFile = path.join(tmp, 'ca-bundle.pem');
+    const bundle = await unary<GetCaBundleResponse__Output>((cb) =>
+      p.clients.issuer.GetCaBundle({}, callOptions(), cb),
     );
-    const r = await host.attest(p.clients.collector, { eventLog: buildLog(edited) });
-    const refusedAt = Date.now();
-    const codes = refusalCodes(r.response);
-    assert.ok(codes.includes('EVENTLOG_MISMATCH'), JSON.stringify(r.response));
-    const mismatch = r.response.refused?.refusals.find((x) => x.code === 'EVENTLOG_MISMATCH');
-    assert.match(JSON.stringify(mismatch), /4/, 'names PCR 4');
-    let status = await checkHost(p, hostId);
-    while (status?.health !== 'HOST_HEALTH_UNHEALTHY' && Date.now() - refusedAt < 1000) {
-      await new Promise((res) => setTimeout(res, 25));
-      status = await checkHost(p, hostId);
+    await writeFile(caFile, bundle.pem);
+    const crlCheck = async () => {
+      const crl = await unary<GetCrlResponse__Output>((cb) => p.clients.issuer.GetCrl({}, callOptions(), cb));
+      const crlFile = path.join(tmp, 'crl.pem');
+      await writeFile(crlFile, toPem(crl.der, 'X509 CRL'));
+      return execFileP('openssl', [
+        'verify',
+        '-crl_check',
+        '-CAfile',
+        caFile,
+        '-CRLfile',
+        crlFile,
+        liveFile,
+      ]).then(
+        (r) => r.stdout + r.stderr,
+        (e: { stdout?: string; stderr?: string }) => `${e.stdout ?? ''}${e.stderr ?? ''}`,
+      );
+    };
+    assert.match(await crlCheck(), /: OK/);
+    // A scheduler watching: the change must arrive on WatchFleet too.
+    const changes: WatchFleetResponse__Output[] = [];
+    const watch = p.clients.issuer.WatchFleet({ hostIds: [hostId], includeSnapshot: false });
+    watch.on('data', (m: WatchFleetResponse__Output) => changes.push(m));
+    watch.on('error', () => {}); // CANCELLED when the test closes it
+    try {
+      await new Promise((r) => setTimeout(r, 200)); // the stream is registered before the change
+      // Same events, but the first boot application's digest swapped: PCR 4 no longer replays.
+      const edited = bootEvents.map((e, i) =>
+        i === bootEvents.findIndex((x) => x.digests !== undefined)
+          ? { ...e, digests: appDigests('\\EFI\\other.efi') }
+          : e,
+      );
+      const r = await host.attest(p.clients.collector, { eventLog: buildLog(edited) });
+      const refusedAt = Date.now();
+      const codes = refusalCodes(r.response);
+      assert.ok(codes.includes('EVENTLOG_MISMATCH'), JSON.stringify(r.response));
+      const mismatch = r.response.refused?.refusals.find((x) => x.code === 'EVENTLOG_MISMATCH');
+      assert.match(JSON.stringify(mismatch), /4/, 'names PCR 4');
+      let status = await checkHost(p, hostId);
+      while (status?.health !== 'HOST_HEALTH_UNHEALTHY' && Date.now() - refusedAt < 1000) {
+        await new Promise((res) => setTimeout(res, 25));
+        status = await checkHost(p, hostId);
+      }
+      assert.equal(
+        status?.health,
+        'HOST_HEALTH_UNHEALTHY',
+        `CheckHost still ${status?.health} 1 s after the refusal`,
+      );
+      while (
+        !changes.some((c) => c.status?.health === 'HOST_HEALTH_UNHEALTHY') &&
+        Date.now() - refusedAt < 1000
+      )
+        await new Promise((res) => setTimeout(res, 25));
+      const change = changes.find((c) => c.status?.health === 'HOST_HEALTH_UNHEALTHY');
+      assert.ok(
+        change !== undefined,
+        `no UNHEALTHY change on WatchFleet within 1 s: ${JSON.stringify(changes)}`,
+      );
+      assert.equal(change.cause, 'FLEET_CHANGE_CAUSE_REFUSED');
+      assert.equal(change.status?.hostId, hostId);
+    } finally {
+      watch.cancel();
     }
-    assert.equal(
-      status?.health,
-      'HOST_HEALTH_UNHEALTHY',
-      `CheckHost still ${status?.health} 1 s after the refusal`,
-    );
+    // Offline, the revoked certificate now fails against the current CRL.
+    assert.match(await crlCheck(), /certificate revoked/);
   });
 
   test('a boot with Secure Boot off is refused SECURE_BOOT_OFF', { timeout: 60_000 }, async () => {
