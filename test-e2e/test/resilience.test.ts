@@ -1,6 +1,6 @@
 // "Nothing is lost": with the four services as separate processes on Kafka, a service killed
-// (SIGKILL, no drain) in the middle of a stream of attestations and started again only delays
-// them — every call still ends in a certificate, and no attestation yields two.
+// (SIGKILL, no drain) or the broker restarted in the middle of a stream of attestations only
+// delays them — every call still ends in a certificate, and no attestation yields two.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,8 +16,14 @@ const skip = kafkaSkipReason();
 const HOSTS = 4;
 const ROUNDS = 6;
 
-for (const victim of ['policy-evaluator', 'health-cert-issuer'] as const satisfies readonly ServiceName[]) {
-  test(`${victim} killed mid-stream and restarted: every attestation still gets exactly one certificate`, {
+const VICTIMS = ['policy-evaluator', 'health-cert-issuer', 'kafka'] as const satisfies readonly (
+  | ServiceName
+  | 'kafka'
+)[];
+
+for (const victim of VICTIMS) {
+  const what = victim === 'kafka' ? 'the Kafka broker restarted' : `${victim} killed (SIGKILL) and restarted`;
+  test(`${what} mid-stream: every attestation still gets exactly one certificate`, {
     skip,
     timeout: 180_000,
   }, async (t) => {
@@ -54,6 +60,10 @@ for (const victim of ['policy-evaluator', 'health-cert-issuer'] as const satisfi
     const killer = (async () => {
       while (issued < HOSTS) await new Promise((r) => setTimeout(r, 10));
       killedAt = Date.now();
+      if (victim === 'kafka') {
+        await kafka.restart();
+        return;
+      }
       await procs.kill(victim, 'SIGKILL');
       await new Promise((r) => setTimeout(r, 500));
       await procs.restart(victim);
