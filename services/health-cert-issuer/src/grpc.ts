@@ -19,8 +19,8 @@ import * as store from './store.ts';
 const MAX_ID_CHARS = 128;
 const MAX_REASON_CHARS = 512;
 const SNAPSHOT_PAGE = 500;
-/** Bytes a slow watcher may leave unread before its stream is ended (it reconnects and re-snapshots). */
-const MAX_WATCH_BACKLOG_BYTES = 4 * 1024 * 1024;
+/** Changes a slow watcher may leave unread (the stream is in object mode) before it is cut off; it reconnects and re-snapshots. */
+const MAX_WATCH_BACKLOG = 10_000;
 
 export class GrpcRequestError extends Error {
   override readonly name = 'GrpcRequestError';
@@ -282,7 +282,8 @@ export function grpcHandlers(deps: HandlerDeps): HealthCertIssuerServiceHandlers
     WatchFleet: (call) => {
       watchFleet(call, deps).catch((err: unknown) => {
         logger.error({ err }, 'WatchFleet failed');
-        if (!call.cancelled) call.destroy(fail(logger, 'WatchFleet', err));
+        // grpc-js turns an 'error' event into the call's status (destroy() would drop the status).
+        if (!call.cancelled) call.emit('error', fail(logger, 'WatchFleet', err));
       });
     },
   };
@@ -301,14 +302,13 @@ async function watchFleet(
   let closed = false;
   const send = (change: FleetChange) => {
     if (closed) return;
-    if (call.writableLength > MAX_WATCH_BACKLOG_BYTES) {
+    if (call.writableLength > MAX_WATCH_BACKLOG) {
       closed = true;
       unsubscribe();
-      call.destroy(
-        Object.assign(new Error('watcher too slow: reconnect and ask for the snapshot again'), {
-          code: grpc.status.RESOURCE_EXHAUSTED,
-        }),
-      );
+      call.emit('error', {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details: 'watcher too slow: reconnect and ask for the snapshot again',
+      });
       return;
     }
     call.write({ status: hostStatus(change.state.hostId, change.state), cause: CAUSES[change.cause] });

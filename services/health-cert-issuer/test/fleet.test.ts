@@ -419,3 +419,51 @@ for (const tier of ['pglite', 'postgres'] as const) {
     }
   });
 }
+
+test('WatchFleet refuses a malformed host filter with INVALID_ARGUMENT', async (t) => {
+  const s = await setup(t);
+  const watch = s.client.WatchFleet({ hostIds: ['ok', ''], includeSnapshot: true });
+  const err = await new Promise<grpc.ServiceError>((resolve) => watch.on('error', resolve));
+  assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+  assert.match(err.details, /host_id/);
+});
+
+test('a watcher that stops reading is cut off with RESOURCE_EXHAUSTED, not buffered without bound', async (t) => {
+  const s = await setup(t);
+  const watch = s.client.WatchFleet({ hostIds: [], includeSnapshot: false });
+  t.after(() => watch.cancel());
+  watch.pause();
+  const deadline = Date.now() + 5000;
+  while (s.hub.watchers === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(s.hub.watchers, 1);
+  for (let i = 0; i < 20_000; i++) {
+    s.hub.publish({
+      cause: 'issued',
+      state: {
+        hostId: `flood-${i}`,
+        healthy: true,
+        cause: 'issued',
+        reason: 'passed',
+        reasonCode: '',
+        refusals: [],
+        serial: i.toString(16),
+        expiresAt: new Date(T0.getTime() + 3600_000),
+        policyClass: 'c',
+        policyVersion: 1,
+        attestationId: `a-${i}`,
+        updatedAt: T0,
+      },
+    });
+  }
+  assert.equal(s.hub.watchers, 0, 'the slow watcher was dropped');
+  let received = 0;
+  const err = await new Promise<grpc.ServiceError>((resolve) => {
+    watch.on('data', () => {
+      received++;
+    });
+    watch.on('error', resolve);
+    watch.resume();
+  });
+  assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED);
+  assert.ok(received <= 10_001, `received ${received}`);
+});
