@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
 import { promisify } from 'node:util';
 import type {
   CaptureResponse__Output,
@@ -16,6 +17,7 @@ import type {
   GetCrlResponse__Output,
   PolicyEvaluatorServiceClient,
   PublishGoldenSetResponse__Output,
+  SetHostStateResponse__Output,
   WatchFleetResponse__Output,
   ActivateGoldenSetResponse__Output,
 } from '@hostgate/protos';
@@ -316,6 +318,32 @@ describe('attestation through the four services on Kafka, with swtpm', { skip, t
     }
     // Offline, the revoked certificate now fails against the current CRL.
     assert.match(await crlCheck(), /certificate revoked/);
+  });
+
+  test('an event log over 8 MiB is refused EVIDENCE_TOO_LARGE', { timeout: 60_000 }, async () => {
+    const huge = new Uint8Array(9 << 20);
+    huge.set(bootLog);
+    const r = await host.attest(p.clients.collector, { eventLog: huge });
+    assert.ok(refusalCodes(r.response).includes('EVIDENCE_TOO_LARGE'), JSON.stringify(r.response.refused));
+  });
+
+  test('a host an operator disabled is refused HOST_DISABLED, and attests again once re-enabled', {
+    timeout: 60_000,
+  }, async () => {
+    const setState = (state: 'HOST_STATE_DISABLED' | 'HOST_STATE_ACTIVE') => {
+      const md = new grpc.Metadata();
+      md.set('x-hostgate-operator', 'e2e');
+      return unary<SetHostStateResponse__Output>((cb) =>
+        p.clients.collector.SetHostState({ hostId, state, reason: 'e2e' }, md, callOptions(), cb),
+      );
+    };
+    assert.equal((await setState('HOST_STATE_DISABLED')).host?.state, 'HOST_STATE_DISABLED');
+    const refused = await host.attest(p.clients.collector);
+    assert.deepEqual(refusalCodes(refused.response), ['HOST_DISABLED']);
+    assert.equal((await setState('HOST_STATE_ACTIVE')).host?.state, 'HOST_STATE_ACTIVE');
+    const ok = await host.attest(p.clients.collector);
+    assert.equal(ok.response.result, 'certificate', JSON.stringify(ok.response.refused));
+    assert.equal((await checkHost(p, hostId))?.health, 'HOST_HEALTH_HEALTHY');
   });
 
   test('a boot with Secure Boot off is refused SECURE_BOOT_OFF', { timeout: 60_000 }, async () => {
