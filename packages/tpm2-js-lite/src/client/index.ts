@@ -11,6 +11,16 @@ export {
   rsaEkTemplate,
   TPMA_OBJECT,
 } from './templates.ts';
+export {
+  EK_POLICY_A,
+  EK_POLICY_B,
+  EK_POLICY_C,
+  EK_TEMPLATE_IDS,
+  ekPolicyFor,
+  ekTemplateId,
+  ekTemplateInfo,
+} from '../ek-templates.ts';
+export type { EkPolicy, EkTemplateId, EkTemplateInfo } from '../ek-templates.ts';
 export { EK_CERT_NV_INDEX, Tpm, TPM_RH } from './tpm.ts';
 export type {
   AttestationResult,

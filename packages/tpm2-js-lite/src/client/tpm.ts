@@ -1,10 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { HASH_ALG, HASH_BY_ALG, type HashName } from '../constants.ts';
 import { EK_CERT_NV_INDEX } from '../ek-cert.ts';
+import {
+  type EkPolicy,
+  type EkTemplateId,
+  ekPolicyFor,
+  ekTemplateId,
+  ekTemplateInfo,
+} from '../ek-templates.ts';
 import { Tpm2Error } from '../errors.ts';
 import { pcrSelection, readPcrSelectionList, selectedPcrs, writePcrSelectionList } from '../pcr.ts';
 import { TpmResponseError, TpmTransportError } from './errors.ts';
-import { eccEkTemplate, rsaEkTemplate } from './templates.ts';
+import { unmarshalTpmtPublic } from '../public.ts';
 import { checkResponseFrame, openTransport, type Transport, type TransportOptions } from './transport.ts';
 import { CommandWriter, ResponseReader } from './wire.ts';
 
@@ -33,6 +40,8 @@ const CC = {
   NV_ReadPublic: 0x169,
   PCR_Extend: 0x182,
   PCR_Read: 0x17e,
+  PolicyGetDigest: 0x189,
+  PolicyOR: 0x171,
   PolicySecret: 0x151,
   Quote: 0x158,
   ReadPublic: 0x173,
@@ -366,11 +375,15 @@ export class Tpm {
     return { handle: handles[0]!, public: pub, name };
   }
 
-  /** The TCG EK (low-range template) in the endorsement hierarchy. */
-  createEk(alg: 'rsa' | 'ecc', auth: Authorization = PASSWORD): Promise<CreatedObject> {
-    return this.createPrimary(TPM_RH.ENDORSEMENT, alg === 'rsa' ? rsaEkTemplate() : eccEkTemplate(), {
-      auth,
-    });
+  /**
+   * The TCG EK in the endorsement hierarchy: 'rsa2048' (L-1, also 'rsa'), 'ecc-p256' (L-2, also 'ecc') or
+   * 'ecc-p384' (high-range P-384 with PolicyB, also 'ecc384'; the key swtpm certifies at NV 0x01C00016).
+   */
+  createEk(
+    template: EkTemplateId | 'rsa' | 'ecc' | 'ecc384',
+    auth: Authorization = PASSWORD,
+  ): Promise<CreatedObject> {
+    return this.createPrimary(TPM_RH.ENDORSEMENT, ekTemplateInfo(ekTemplateId(template)).marshaled, { auth });
   }
 
   /** TPM2_Create: a child key under `parent`, returned as TPM2B_PRIVATE / TPMT_PUBLIC for Load. */
@@ -464,8 +477,8 @@ export class Tpm {
     return { attest, signature: params.rest() };
   }
 
-  /** An unsalted, unbound policy session (SHA-256). */
-  async startPolicySession(): Promise<{ handle: number; nonceTPM: Uint8Array }> {
+  /** An unsalted, unbound policy session; `hash` is its authHash, which must be the nameAlg of the entity it authorizes. */
+  async startPolicySession(hash: HashName = 'sha256'): Promise<{ handle: number; nonceTPM: Uint8Array }> {
     const { handles, params } = await this.run({
       name: 'StartAuthSession',
       code: CC.StartAuthSession,
@@ -473,7 +486,7 @@ export class Tpm {
       responseHandles: 1,
       params: (w) => {
         w.tpm2b(new Uint8Array(randomBytes(32))).tpm2b(); // nonceCaller, encryptedSalt
-        w.u8(0x01).u16(0x0010).u16(HASH_ALG.sha256); // TPM_SE_POLICY, symmetric NULL, authHash
+        w.u8(0x01).u16(0x0010).u16(HASH_ALG[hash]); // TPM_SE_POLICY, symmetric NULL, authHash
       },
     });
     return { handle: handles[0]!, nonceTPM: params.tpm2b('nonceTPM', 64) };
@@ -490,11 +503,47 @@ export class Tpm {
     });
   }
 
-  /** A policy session satisfying the TCG EK policy, PolicySecret(TPM_RH_ENDORSEMENT). */
-  async ekPolicySession(endorsementAuth: Authorization = PASSWORD): Promise<number> {
-    const { handle } = await this.startPolicySession();
+  /**
+   * TPM2_PolicyOR: if the session's digest is one of `branches`, it becomes H(0…0 ‖ TPM_CC_PolicyOR ‖ branches…);
+   * otherwise the TPM answers TPM_RC_VALUE. 2 to 8 branches, each of the session hash's size.
+   */
+  async policyOr(session: number, branches: readonly Uint8Array[]): Promise<void> {
+    if (branches.length < 2 || branches.length > 8) throw new RangeError('PolicyOR takes 2 to 8 branches');
+    await this.run({
+      name: 'PolicyOR',
+      code: CC.PolicyOR,
+      handles: [session],
+      params: (w) => {
+        w.u32(branches.length);
+        for (const b of branches) w.tpm2b(b);
+      },
+    });
+  }
+
+  /** TPM2_PolicyGetDigest: the session's current policyDigest. */
+  async policyGetDigest(session: number): Promise<Uint8Array> {
+    const { params } = await this.run({
+      name: 'PolicyGetDigest',
+      code: CC.PolicyGetDigest,
+      handles: [session],
+    });
+    return params.tpm2b('policyDigest', 64);
+  }
+
+  /**
+   * A policy session satisfying a TCG EK's authPolicy. Low range (the default): a SHA-256 session with
+   * PolicySecret(TPM_RH_ENDORSEMENT) = PolicyA. High range (e.g. 'ecc-p384'): a session with the EK's nameAlg
+   * (SHA-384), PolicySecret(TPM_RH_ENDORSEMENT), then PolicyOR(PolicyA, PolicyC) = PolicyB.
+   */
+  async ekPolicySession(
+    endorsementAuth: Authorization = PASSWORD,
+    ek: EkTemplateId | EkPolicy = 'rsa2048',
+  ): Promise<number> {
+    const policy = typeof ek === 'string' ? ekTemplateInfo(ek).policy : ek;
+    const { handle } = await this.startPolicySession(policy.hash);
     try {
       await this.policySecret(TPM_RH.ENDORSEMENT, handle, endorsementAuth);
+      if (policy.orBranches !== undefined) await this.policyOr(handle, policy.orBranches);
     } catch (err) {
       await this.flushContext(handle).catch(() => undefined);
       throw err;
@@ -524,15 +573,31 @@ export class Tpm {
     return params.tpm2b('certInfo', 64);
   }
 
-  /** ActivateCredential with a TCG EK: runs the EK's policy session (consumed by the command). */
+  /**
+   * Which EK policy the loaded EK at `ek` needs, from its public area (authPolicy and nameAlg). An authPolicy that
+   * is none of the profile's falls back to PolicyA under SHA-256; the TPM then refuses with TPM_RC_POLICY_FAIL.
+   */
+  async ekPolicyOf(ek: number): Promise<EkPolicy> {
+    const pub = unmarshalTpmtPublic((await this.readPublic(ek)).public);
+    const hash = HASH_BY_ALG.get(pub.nameAlg)?.name;
+    return (hash && ekPolicyFor(pub.authPolicy, hash)) || ekTemplateInfo('rsa2048').policy;
+  }
+
+  /**
+   * ActivateCredential with a TCG EK: runs the EK's policy session (consumed by the command). The policy is the
+   * one of `opts.ekTemplate`, or, when absent, read from the EK's public area (one extra ReadPublic).
+   */
   async activateCredentialWithEk(
     ak: number,
     ek: number,
     credentialBlob: Uint8Array,
     encryptedSecret: Uint8Array,
     akAuth: Authorization = PASSWORD,
+    opts: { ekTemplate?: EkTemplateId; endorsementAuth?: Authorization } = {},
   ): Promise<Uint8Array> {
-    const session = await this.ekPolicySession();
+    const policy =
+      opts.ekTemplate !== undefined ? ekTemplateInfo(opts.ekTemplate).policy : await this.ekPolicyOf(ek);
+    const session = await this.ekPolicySession(opts.endorsementAuth ?? PASSWORD, policy);
     try {
       return await this.activateCredential(ak, ek, credentialBlob, encryptedSecret, {
         activate: akAuth,
@@ -591,9 +656,11 @@ export class Tpm {
   }
 
   /** The DER EK certificate the manufacturer stored in NV, or undefined when the index is not defined. */
-  async readEkCertificate(alg: keyof typeof EK_CERT_NV_INDEX): Promise<Uint8Array | undefined> {
+  async readEkCertificate(
+    alg: keyof typeof EK_CERT_NV_INDEX | EkTemplateId,
+  ): Promise<Uint8Array | undefined> {
     try {
-      return await this.nvRead(EK_CERT_NV_INDEX[alg]);
+      return await this.nvRead(ekTemplateInfo(ekTemplateId(alg)).certIndex);
     } catch (err) {
       if (err instanceof TpmResponseError && err.rcName === 'TPM_RC_HANDLE') return undefined;
       throw err;
