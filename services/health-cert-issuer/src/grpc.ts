@@ -316,8 +316,17 @@ async function watchFleet(
   // Subscribed before the snapshot is read, so no change falls between the two.
   const unsubscribe = deps.hub.subscribe((change) => {
     if (filter !== undefined && !filter.has(change.state.hostId)) return;
-    if (snapshotting) held.push(change);
-    else send(change);
+    if (!snapshotting) send(change);
+    else if (held.length < MAX_WATCH_BACKLOG) held.push(change);
+    else {
+      // The snapshot is being read too slowly for the fleet's pace: same remedy as a slow reader.
+      closed = true;
+      unsubscribe();
+      call.emit('error', {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details: 'watcher too slow during the snapshot',
+      });
+    }
   });
   const end = () => {
     closed = true;
