@@ -2,7 +2,7 @@
 // this process (PGlite, in-process bus) whose downstream is a stub answering each Evidence.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, createPublicKey, randomUUID, X509Certificate } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -26,7 +26,10 @@ import {
   type RunningService,
 } from '@hostgate/service-runtime';
 import { startSwtpm, type Swtpm, swtpmMissing } from '@hostgate/testkit/swtpm';
-import { Tpm } from '@hostgate/tpm2-js-lite/client';
+import { createCa, issueHealthCert } from '@hostgate/health-cert';
+import { TPMA, unmarshalTpmtPublic } from '@hostgate/tpm2-js-lite';
+import { eccSigningKeyTemplate, TPM_RH, Tpm } from '@hostgate/tpm2-js-lite/client';
+import { softwareAk } from '@hostgate/tpm2-js-lite/testing';
 import { createServiceClient } from '../src/grpc-client.ts';
 
 const bin = path.resolve(import.meta.dirname, '../bin/hostgate');
@@ -147,6 +150,13 @@ function syntheticLog(events: { pcr: number; type: number; data: string }[]): Ui
   return new Uint8Array(Buffer.concat(parts));
 }
 
+/** Some other P-256 signing key's TPMT_PUBLIC (not the TPM's). */
+function softwareSubjectKey(): Uint8Array {
+  return softwareAk('p256', {
+    attributes: TPMA.fixedTPM | TPMA.fixedParent | TPMA.sensitiveDataOrigin | TPMA.sign,
+  }).publicBytes;
+}
+
 const EV_POST_CODE = 0x1;
 const EV_SEPARATOR = 0x4;
 const EV_NO_ACTION = 0x3;
@@ -161,7 +171,27 @@ describe('hostgate agent enroll + attest against swtpm', { skip: swtpmMissing() 
   const evidence: Evidence__Output[] = [];
   /** What the stub downstream answers next. */
   let answer: (e: Evidence__Output) => Partial<CertificateEvent> = () => ({});
-  const fakeCertDer = Buffer.from(randomUUID());
+  const ca = createCa({ commonName: 'HostGate agent test CA' });
+  /** A real health certificate for the key the Evidence certified (what the issuer would do). */
+  const issueFor = (e: Evidence__Output, keyPublic?: Uint8Array) => {
+    const k = unmarshalTpmtPublic(keyPublic ?? e.certifiedKey!.keyPublic);
+    if (k.type !== 'ecc') throw new Error('expected an ECC subject key');
+    const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64url');
+    const subjectPublicKey = createPublicKey({
+      key: { kty: 'EC', crv: 'P-256', x: b64(k.x), y: b64(k.y) },
+      format: 'jwk',
+    });
+    return issueHealthCert({
+      ca,
+      hostId: e.hostId,
+      subjectPublicKey,
+      policyClass: 'default',
+      policyVersion: 1,
+      verdictId: randomUUID(),
+      pcrDigest: Buffer.from(e.quoteInfo!.pcrDigest).toString('hex'),
+    });
+  };
+  let lastIssued: Uint8Array | undefined;
 
   before(async () => {
     swtpm = await startSwtpm({ ekCert: true });
@@ -230,10 +260,13 @@ describe('hostgate agent enroll + attest against swtpm', { skip: swtpmMissing() 
     const logFile = path.join(dir, 'binary_bios_measurements');
     await writeFile(logFile, log);
     const out = path.join(dir, 'cert.pem');
-    answer = (e) => ({
-      type: 'CERTIFICATE_EVENT_TYPE_ISSUED',
-      certificate: { serial: '2a', hostId: e.hostId, der: fakeCertDer, attestationId: e.attestationId },
-    });
+    answer = (e) => {
+      lastIssued = issueFor(e).der;
+      return {
+        type: 'CERTIFICATE_EVENT_TYPE_ISSUED',
+        certificate: { serial: '2a', hostId: e.hostId, der: lastIssued, attestationId: e.attestationId },
+      };
+    };
     const attested = await hostgate([
       'attest',
       '--tpm',
@@ -249,7 +282,11 @@ describe('hostgate agent enroll + attest against swtpm', { skip: swtpmMissing() 
     assert.match(attested.stderr, /extended 4 measurements/);
     const pem = await readFile(out, 'utf8');
     assert.match(pem, /^-----BEGIN CERTIFICATE-----\n/);
-    assert.deepEqual(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64'), fakeCertDer);
+    assert.deepEqual(
+      Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64'),
+      Buffer.from(lastIssued!),
+    );
+
     assert.equal(evidence.length, 1);
     const e = evidence[0]!;
     assert.equal(e.hostId, hostId);
@@ -270,6 +307,14 @@ describe('hostgate agent enroll + attest against swtpm', { skip: swtpmMissing() 
       assert.deepEqual(Buffer.from(bank.get(7)!), expect(['\0\0\0\0']));
       assert.deepEqual(Buffer.from(bank.get(14)!), expect(['mok list']));
       assert.deepEqual(Buffer.from(bank.get(5)!), Buffer.alloc(32));
+      // The certificate's key is the TPM's: the same primary re-created gives the same public key.
+      const key = await tpm.createPrimary(TPM_RH.OWNER, eccSigningKeyTemplate());
+      await tpm.flushContext(key.handle);
+      const tpmKey = unmarshalTpmtPublic(key.public);
+      const certKey = new X509Certificate(pem).publicKey.export({ format: 'jwk' });
+      assert.ok(tpmKey.type === 'ecc');
+      assert.equal(certKey.x, Buffer.from(tpmKey.x).toString('base64url'));
+      assert.equal(certKey.y, Buffer.from(tpmKey.y).toString('base64url'));
       // The quoted values sent are the TPM's.
       const sent = e.quote?.pcrBanks.find((b) => b.hashAlgorithm === 'HASH_ALGORITHM_SHA256');
       assert.deepEqual(
@@ -298,6 +343,32 @@ describe('hostgate agent enroll + attest against swtpm', { skip: swtpmMissing() 
     assert.equal(summary.hostId, hostId);
     assert.equal(summary.serial, '2a');
     assert.equal(summary.attestationId, evidence[1]?.attestationId);
+
+    // A certificate for another key is not kept (exit 1, nothing written).
+    answer = (e) => ({
+      type: 'CERTIFICATE_EVENT_TYPE_ISSUED',
+      certificate: {
+        serial: '2b',
+        hostId: e.hostId,
+        der: issueFor(e, softwareSubjectKey()).der,
+        attestationId: e.attestationId,
+      },
+    });
+    const wrongKey = path.join(dir, 'wrong.pem');
+    const mismatch = await hostgate([
+      'attest',
+      '--tpm',
+      swtpm.address,
+      '--server',
+      server,
+      '--eventlog',
+      logFile,
+      '--out',
+      wrongKey,
+    ]);
+    assert.equal(mismatch.code, 1);
+    assert.match(mismatch.stderr, /CERTIFICATE_KEY_MISMATCH/);
+    await assert.rejects(readFile(wrongKey), { code: 'ENOENT' });
 
     // Refused downstream: exit 1 and every reason, as text and as JSON.
     answer = () => ({

@@ -3,6 +3,7 @@
 // signing key, sends both with the boot event log, and writes the health certificate it gets back.
 // Keys are TPM primaries re-created from fixed templates (same TPM, same template, same key), so the
 // agent keeps no state between runs.
+import { X509Certificate } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { EV_NO_ACTION, EventLogError, parseEventLog } from '@hostgate/eventlog';
@@ -17,7 +18,7 @@ import type {
   QuoteCollectorServiceClient,
   Refusal__Output,
 } from '@hostgate/protos';
-import { digest as tpmDigest } from '@hostgate/tpm2-js-lite';
+import { digest as tpmDigest, unmarshalTpmtPublic } from '@hostgate/tpm2-js-lite';
 import {
   type CreatedObject,
   eccAkTemplate,
@@ -336,6 +337,26 @@ function toPem(der: Uint8Array): string {
   return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
 }
 
+/** The certificate must be an X.509 certificate for the key this TPM holds; anything else is not kept. */
+function checkCertificateKey(der: Uint8Array, keyPublic: Uint8Array): void {
+  let jwk: { crv?: string; x?: string; y?: string };
+  try {
+    jwk = new X509Certificate(der).publicKey.export({ format: 'jwk' });
+  } catch (err) {
+    throw new AgentError(
+      'CERTIFICATE_INVALID',
+      `the certificate returned is not X.509: ${(err as Error).message}`,
+    );
+  }
+  const key = unmarshalTpmtPublic(keyPublic);
+  const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64url');
+  if (key.type !== 'ecc' || jwk.crv !== 'P-256' || jwk.x !== b64(key.x) || jwk.y !== b64(key.y))
+    throw new AgentError(
+      'CERTIFICATE_KEY_MISMATCH',
+      "the certificate returned is not for this TPM's key; not written",
+    );
+}
+
 function selectionFromChallenge(selection: readonly PcrSelection__Output[]): PcrSelection[] {
   return selection.map((s) => {
     const hash = HASH_OF_ENUM[s.hashAlgorithm];
@@ -445,6 +466,7 @@ async function attest(argv: string[]): Promise<number> {
         );
       }
       const cert = res.certificate;
+      checkCertificateKey(cert.der, key.public);
       await writeFile(out, toPem(cert.der), { mode: 0o644 });
       const notAfter =
         cert.notAfter === null ? undefined : new Date(Number(cert.notAfter.seconds) * 1000).toISOString();
