@@ -186,6 +186,16 @@ describe('P-384 EK (high range, PolicyB) on swtpm', { skip, timeout: 120_000 }, 
     assert.deepEqual(ek.name, new Uint8Array([0x00, 0x0c, ...h('sha384', ek.public)]));
   });
 
+  test('findEkCertificate picks the certified template in preference order', async () => {
+    // swtpm_setup certifies the RSA 2048 EK and the P-384 EK, not the P-256 one.
+    const first = await client().findEkCertificate();
+    assert.equal(first?.ekTemplate, 'rsa2048');
+    const ecc = await client().findEkCertificate(['ecc-p256', 'ecc-p384']);
+    assert.equal(ecc?.ekTemplate, 'ecc-p384');
+    assert.deepEqual(ecc?.certificate, await client().nvRead(0x01c00016));
+    assert.equal(await client().findEkCertificate(['ecc-p256']), undefined);
+  });
+
   test("the client's policy session reaches the EK's authPolicy (PolicyGetDigest)", async () => {
     const session = await client().ekPolicySession(undefined, 'ecc-p384');
     try {

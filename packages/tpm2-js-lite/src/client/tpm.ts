@@ -667,6 +667,21 @@ export class Tpm {
     }
   }
 
+  /**
+   * The first EK template, in `preference` order, whose manufacturer certificate is in NV, with that certificate:
+   * what an agent enrolls with (`createEk(found.ekTemplate)`, then `activateCredentialWithEk`, which picks the
+   * matching policy itself). Undefined when the TPM holds none of them.
+   */
+  async findEkCertificate(
+    preference: readonly EkTemplateId[] = ['rsa2048', 'ecc-p256', 'ecc-p384'],
+  ): Promise<{ ekTemplate: EkTemplateId; certificate: Uint8Array } | undefined> {
+    for (const ekTemplate of preference) {
+      const certificate = await this.readEkCertificate(ekTemplate);
+      if (certificate !== undefined) return { ekTemplate, certificate };
+    }
+    return undefined;
+  }
+
   async flushContext(handle: number): Promise<void> {
     await this.run({ name: 'FlushContext', code: CC.FlushContext, params: (w) => w.u32(handle) });
   }
