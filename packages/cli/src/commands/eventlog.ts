@@ -1,6 +1,6 @@
 // hostgate eventlog: replay TCG boot event logs into PCR values, or show their events.
 // A log that cannot be parsed costs one stderr line and exit status 1; the others still run.
-import { readFile, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import {
   type DecodedEvent,
   decodeEvent,
@@ -42,17 +42,45 @@ function refusal(file: string, err: unknown): string {
   throw err; // a bug, not a bad input: main prints it
 }
 
-// The parser's own cap, checked before reading so a huge file (or a device) is never slurped.
+// The parser's own cap. A regular file over it is refused from its size, before reading;
+// anything whose size says nothing (a pipe, /dev/zero, a sysfs file reporting 0) is read
+// in chunks and refused as soon as it passes the cap, so no input is ever slurped whole.
 const MAX_LOG_BYTES = 64 << 20;
+const CHUNK = 1 << 20;
+
+function tooLarge(size: number | string): EventLogError {
+  return new EventLogError('too-large', `event log is ${size} bytes, limit ${MAX_LOG_BYTES}`, 0, -1);
+}
+
+async function readCapped(file: string): Promise<Uint8Array> {
+  const fh = await open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size > MAX_LOG_BYTES) throw tooLarge(size);
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = new Uint8Array(Math.min(CHUNK, MAX_LOG_BYTES + 1 - total));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(buf.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > MAX_LOG_BYTES) throw tooLarge(`more than ${MAX_LOG_BYTES}`);
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  } finally {
+    await fh.close();
+  }
+}
 
 async function load(file: string): Promise<EventLog> {
-  const size = (await stat(file)).size;
-  if (size > MAX_LOG_BYTES)
-    throw new EventLogError('too-large', `event log is ${size} bytes, limit ${MAX_LOG_BYTES}`, 0, -1);
-  const bytes = await readFile(file);
-  return parseEventLog(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
-    maxLogSize: MAX_LOG_BYTES,
-  });
+  return parseEventLog(await readCapped(file), { maxLogSize: MAX_LOG_BYTES });
 }
 
 function warn(file: string, lines: string[]): void {
