@@ -165,6 +165,7 @@ export async function attestRoundTrip(
   const wait = rt.waiter.wait(attestationId, rt.attestTimeoutMs);
   try {
     await rt.bus.publish(KAFKA_TOPICS.evidence, hostId, encodeEvidence(evidence), {
+      'content-type': 'application/protobuf; proto=hostgate.v1.Evidence',
       'hostgate-attestation-id': attestationId,
     });
   } catch (err) {
