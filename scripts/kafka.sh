@@ -146,6 +146,10 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.check.interval.ms=300000
+# Records up to 16 MiB of value + 64 KiB of key, headers and framing (KafkaBus maxMessageBytes
+# default; an evidence message carries an event log of up to 8 MiB). Kafka's defaults stop at ~1 MiB.
+message.max.bytes=16842752
+replica.fetch.max.bytes=16842752
 CONF
   cat >"$dir/log4j2.properties" <<CONF
 status = error

@@ -34,6 +34,36 @@ export interface KafkaBusOptions {
   heartbeatIntervalMs?: number;
   /** Messages fetched but not yet handled, per subscription, before fetching pauses (default 1000). */
   maxBuffered?: number;
+  /**
+   * Largest value publish() accepts, in bytes (default 16 MiB, the protos' payload cap). Topics the
+   * bus creates get `max.message.bytes` = this + RECORD_OVERHEAD_BYTES, and consumers fetch at
+   * least that much per partition. Brokers must allow it for topics provisioned elsewhere
+   * (`message.max.bytes`); see docs/bus.md, "Message size".
+   */
+  maxMessageBytes?: number;
+}
+
+/** Default largest value: @hostgate/protos' DEFAULT_MAX_PAYLOAD_BYTES (an evidence message with an 8 MiB event log fits). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Room above the value for what else a one-record batch carries: the batch header (61 bytes),
+ * the record's framing, the key and the headers (trace context, dead-letter reasons ≤ 1 KiB).
+ */
+export const RECORD_OVERHEAD_BYTES = 64 * 1024;
+
+/** Consumers fetch at most this much per request in all (several partitions' worth). */
+const FETCH_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Upper bound of a one-record batch (format v2) holding this record: varints counted at their 5-byte maximum. */
+function recordBatchBytes(key: string, valueBytes: number, headers: BusHeaders): number {
+  const BATCH_HEADER = 61;
+  const RECORD_FIXED = 5 + 1 + 10 + 5 + 5 + 5 + 5; // length, attributes, timestamp/offset deltas, key/value lengths, header count
+  let bytes = BATCH_HEADER + RECORD_FIXED + Buffer.byteLength(key, 'utf8') + valueBytes;
+  for (const [name, value] of Object.entries(headers)) {
+    bytes += 10 + Buffer.byteLength(name, 'utf8') + Buffer.byteLength(value, 'utf8');
+  }
+  return bytes;
 }
 
 type KafkaMessage = Message<string, Buffer, string, string>;
@@ -48,18 +78,27 @@ function headersOf(message: KafkaMessage): BusHeaders {
   return out;
 }
 
-/** TOPIC_ALREADY_EXISTS (36) anywhere in the client's nested aggregate errors: someone else created it first. */
-function isAlreadyExists(error: unknown, depth = 0): boolean {
+/** A Kafka protocol error code anywhere in the client's nested aggregate errors. */
+function hasApiCode(error: unknown, code: number, depth = 0): boolean {
   if (typeof error !== 'object' || error === null || depth > 5) return false;
   const { apiCode, errors } = error as { apiCode?: unknown; errors?: unknown };
-  if (apiCode === 36) return true;
-  return Array.isArray(errors) && errors.some((inner) => isAlreadyExists(inner, depth + 1));
+  if (apiCode === code) return true;
+  return Array.isArray(errors) && errors.some((inner) => hasApiCode(inner, code, depth + 1));
 }
+
+/** TOPIC_ALREADY_EXISTS: someone else created it first. */
+const TOPIC_ALREADY_EXISTS = 36;
+/** MESSAGE_TOO_LARGE: the topic (or broker) allows less than this record (a topic made elsewhere). */
+const MESSAGE_TOO_LARGE = 10;
 
 /** Apache Kafka through @platformatic/kafka; see docs/bus.md for the guarantees. */
 export class KafkaBus implements Bus {
   private readonly options: KafkaBusOptions;
   private readonly clientId: string;
+  /** Largest value publish() accepts. */
+  readonly maxMessageBytes: number;
+  /** Largest record batch: the topics' `max.message.bytes` and the consumers' per-partition fetch. */
+  readonly maxRecordBytes: number;
   private readonly producer: Producer<string, Buffer, string, string>;
   private readonly admin: Admin;
   private readonly knownTopics = new Map<string, Promise<void>>();
@@ -68,8 +107,14 @@ export class KafkaBus implements Bus {
 
   constructor(options: KafkaBusOptions) {
     if (options.brokers.length === 0) throw new BusError('BUS_CONFIG', 'KafkaBus needs at least one broker');
+    const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    // Kafka's int32 sizes bound it; a fetch must still hold one whole record.
+    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1 || maxMessageBytes > FETCH_MAX_BYTES)
+      throw new BusError('BUS_CONFIG', `maxMessageBytes must be an integer in 1..${FETCH_MAX_BYTES}`);
     this.options = options;
     this.clientId = options.clientId ?? 'hostgate';
+    this.maxMessageBytes = maxMessageBytes;
+    this.maxRecordBytes = maxMessageBytes + RECORD_OVERHEAD_BYTES;
     this.producer = new Producer({
       clientId: `${this.clientId}-producer`,
       bootstrapBrokers: options.brokers,
@@ -105,20 +150,49 @@ export class KafkaBus implements Bus {
     const existing = await this.admin.listTopics();
     if (existing.includes(topic)) return;
     try {
-      await this.admin.createTopics({ topics: [topic], partitions, replicas });
+      await this.admin.createTopics({
+        topics: [topic],
+        partitions,
+        replicas,
+        configs: [{ name: 'max.message.bytes', value: String(this.maxRecordBytes) }],
+      });
     } catch (error) {
-      if (!isAlreadyExists(error))
+      if (!hasApiCode(error, TOPIC_ALREADY_EXISTS))
         throw new BusError('BUS_TOPIC', `cannot create topic ${topic}`, { cause: error });
     }
   }
 
   async publish(topic: string, key: string, value: Uint8Array, headers?: BusHeaders): Promise<void> {
     if (this.closed) throw new BusError('BUS_CLOSED', 'the bus is closed');
+    // Refused here rather than by the broker: no round trip, and a clear code for the caller.
+    if (value.byteLength > this.maxMessageBytes)
+      throw new BusError(
+        'BUS_MESSAGE_TOO_LARGE',
+        `${topic}: value of ${value.byteLength} bytes exceeds maxMessageBytes ${this.maxMessageBytes}`,
+      );
+    const allHeaders = withTraceHeaders(headers);
+    const recordBytes = recordBatchBytes(key, value.byteLength, allHeaders);
+    if (recordBytes > this.maxRecordBytes)
+      throw new BusError(
+        'BUS_MESSAGE_TOO_LARGE',
+        `${topic}: record of up to ${recordBytes} bytes (key and headers included) exceeds ${this.maxRecordBytes}`,
+      );
     await this.ensureTopics([topic]);
-    await this.producer.send({
-      // Copies: a publisher reusing its buffer must not change what is sent.
-      messages: [{ topic, key, value: Buffer.from(value), headers: withTraceHeaders(headers) }],
-    });
+    try {
+      await this.producer.send({
+        // Copies: a publisher reusing its buffer must not change what is sent.
+        messages: [{ topic, key, value: Buffer.from(value), headers: allHeaders }],
+      });
+    } catch (error) {
+      // A topic provisioned elsewhere, or a broker, that allows less than this bus.
+      if (hasApiCode(error, MESSAGE_TOO_LARGE))
+        throw new BusError(
+          'BUS_MESSAGE_TOO_LARGE',
+          `${topic}: the broker refused a record of up to ${recordBytes} bytes (the topic's max.message.bytes or the broker's message.max.bytes is lower)`,
+          { cause: error },
+        );
+      throw error;
+    }
   }
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
@@ -130,6 +204,7 @@ export class KafkaBus implements Bus {
       sessionTimeoutMs: this.options.sessionTimeoutMs ?? 10_000,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1000,
       maxBuffered: this.options.maxBuffered ?? 1000,
+      maxRecordBytes: this.maxRecordBytes,
     });
     this.subscriptions.add(subscription);
     try {
@@ -171,6 +246,7 @@ interface SubscriptionSettings {
   sessionTimeoutMs: number;
   heartbeatIntervalMs: number;
   maxBuffered: number;
+  maxRecordBytes: number;
 }
 
 class KafkaSubscription implements Subscription {
@@ -220,6 +296,10 @@ class KafkaSubscription implements Subscription {
       fallbackMode: 'earliest',
       autocommit: false,
       maxWaitTime: 500,
+      // A partition's fetch holds at least one whole record of the largest size; brokers return
+      // a first record bigger than these anyway, but nothing else depends on that.
+      maxBytesPerPartition: this.settings.maxRecordBytes,
+      maxBytes: Math.max(FETCH_MAX_BYTES, this.settings.maxRecordBytes),
       sessionTimeout: this.settings.sessionTimeoutMs,
       rebalanceTimeout: this.settings.sessionTimeoutMs,
       heartbeatInterval: this.settings.heartbeatIntervalMs,
