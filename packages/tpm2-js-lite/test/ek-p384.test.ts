@@ -287,6 +287,40 @@ describe('P-384 EK (high range, PolicyB) on swtpm', { skip, timeout: 120_000 }, 
     );
   });
 
+  test('low-range EKs keep working: the policy is read from the EK (SHA-256 PolicyA)', async () => {
+    for (const id of ['rsa2048', 'ecc-p256'] as const) {
+      const low = await client().createEk(id);
+      try {
+        assert.deepEqual((await client().ekPolicyOf(low.handle)).orBranches, undefined);
+        const made = makeCredential(low.public, ak.name, SECRET.subarray(0, 32));
+        assert.deepEqual(
+          await client().activateCredentialWithEk(
+            ak.handle,
+            low.handle,
+            made.credentialBlob,
+            made.encryptedSecret,
+          ),
+          SECRET.subarray(0, 32),
+        );
+        // The high-range policy is refused by a low-range EK.
+        const again = makeCredential(low.public, ak.name, SECRET.subarray(0, 32));
+        await assert.rejects(
+          client().activateCredentialWithEk(
+            ak.handle,
+            low.handle,
+            again.credentialBlob,
+            again.encryptedSecret,
+            undefined,
+            { ekTemplate: 'ecc-p384' },
+          ),
+          (err: unknown) => err instanceof TpmResponseError && err.rcName === 'TPM_RC_POLICY_FAIL',
+        );
+      } finally {
+        await client().flushContext(low.handle);
+      }
+    }
+  });
+
   test('tpm2_makecredential output → ActivateCredential (ours)', async () => {
     // tpm2_makecredential -T none: the tool's software MakeCredential, given the EK as TPM2B_PUBLIC.
     await writeFile(path.join(dir, 'ek.pub'), Buffer.concat([be(ek.public.length, 2), ek.public]));
