@@ -37,6 +37,16 @@ export {
   verifyEkCertificateChain,
 } from './ek-cert.ts';
 export type { ChainOptions, EkCertificate } from './ek-cert.ts';
+export {
+  EK_POLICY_A,
+  EK_POLICY_B,
+  EK_POLICY_C,
+  EK_TEMPLATE_IDS,
+  ekPolicyFor,
+  ekTemplateId,
+  ekTemplateInfo,
+} from './ek-templates.ts';
+export type { EkPolicy, EkTemplateId, EkTemplateInfo } from './ek-templates.ts';
 export { Tpm2Error } from './errors.ts';
 export type { Tpm2ErrorCode } from './errors.ts';
 export {
