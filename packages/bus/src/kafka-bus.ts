@@ -1,7 +1,9 @@
 import {
   Admin,
   Consumer,
+  ConfigResourceTypes,
   compatibilityPartitioner,
+  IncrementalAlterConfigOperationTypes,
   type Message,
   type MessagesStream,
   Producer,
@@ -148,7 +150,10 @@ export class KafkaBus implements Bus {
 
   private async createTopic(topic: string, partitions: number, replicas: number): Promise<void> {
     const existing = await this.admin.listTopics();
-    if (existing.includes(topic)) return;
+    if (existing.includes(topic)) {
+      await this.raiseMessageLimit(topic);
+      return;
+    }
     try {
       await this.admin.createTopics({
         topics: [topic],
@@ -159,6 +164,44 @@ export class KafkaBus implements Bus {
     } catch (error) {
       if (!hasApiCode(error, TOPIC_ALREADY_EXISTS))
         throw new BusError('BUS_TOPIC', `cannot create topic ${topic}`, { cause: error });
+    }
+  }
+
+  /**
+   * A topic made before (by an older version, or on a broker with Kafka's ~1 MiB default) may
+   * allow less than this bus: raise its `max.message.bytes`, never lower it. Best effort: without
+   * the right to alter configs, publishing an oversized record fails with BUS_MESSAGE_TOO_LARGE.
+   */
+  private async raiseMessageLimit(topic: string): Promise<void> {
+    try {
+      const [described] = await this.admin.describeConfigs({
+        resources: [
+          {
+            resourceType: ConfigResourceTypes.TOPIC,
+            resourceName: topic,
+            configurationKeys: ['max.message.bytes'],
+          },
+        ],
+      });
+      const current = Number(described?.configs.find((c) => c.name === 'max.message.bytes')?.value);
+      if (!Number.isFinite(current) || current >= this.maxRecordBytes) return;
+      await this.admin.incrementalAlterConfigs({
+        resources: [
+          {
+            resourceType: ConfigResourceTypes.TOPIC,
+            resourceName: topic,
+            configs: [
+              {
+                name: 'max.message.bytes',
+                configOperation: IncrementalAlterConfigOperationTypes.SET,
+                value: String(this.maxRecordBytes),
+              },
+            ],
+          },
+        ],
+      });
+    } catch {
+      // Left as it is; see above.
     }
   }
 

@@ -205,12 +205,32 @@ describe('KafkaBus message size on a real broker', { skip, timeout: 120_000 }, (
     );
 
     // A bus with a larger limit publishing to that topic gets the broker's refusal as the bus code.
-    const big = newBus('big-on-small');
+    const big = newBus('big-on-small', { createTopics: false });
     const error = await rejectsWithCode(
       big.publish(topic, 'host-1', randomBytes(1 * MiB)),
       'BUS_MESSAGE_TOO_LARGE',
     );
     assert.ok(hasApiCode((error as { cause?: unknown }).cause, 10), 'the cause is the broker error');
+  });
+
+  test('a topic made earlier with a lower limit is raised by a bus that creates topics', async () => {
+    const topic = 'hostgate.earlier.v1';
+    // As an earlier version (or another tool) left it: Kafka's own default of about 1 MiB.
+    await newAdmin().createTopics({
+      topics: [topic],
+      partitions: 1,
+      replicas: 1,
+      configs: [{ name: 'max.message.bytes', value: '1048588' }],
+    });
+    const bus = newBus('earlier');
+    const value = randomBytes(9 * MiB);
+    await bus.publish(topic, 'host-1', value);
+    assert.equal(await topicConfig(topic, 'max.message.bytes'), String(16 * MiB + 64 * KiB));
+    // A bus with a smaller limit never lowers it.
+    await newBus('earlier-small', { maxMessageBytes: 100 * KiB }).publish(topic, 'host-1', randomBytes(10));
+    assert.equal(await topicConfig(topic, 'max.message.bytes'), String(16 * MiB + 64 * KiB));
+    const got = await consume(bus, topic, 2);
+    assert.equal(sha(got[0]?.value ?? new Uint8Array()), sha(value));
   });
 
   test('a topic provisioned without settings takes the broker default, which allows 9 MiB', async () => {
