@@ -181,7 +181,12 @@ export class Issuer {
         hostId: verdict.hostId,
         subjectPublicKey: key.spki,
         notBefore,
-        validitySeconds: Math.min(MAX_VALIDITY_SECONDS, this.validitySeconds + this.backdateSeconds),
+        // Near the end of the CA's life a certificate is cut short rather than refused.
+        validitySeconds: Math.min(
+          MAX_VALIDITY_SECONDS,
+          this.validitySeconds + this.backdateSeconds,
+          Math.max(1, Math.floor((this.ca.notAfter.getTime() - notBefore.getTime()) / 1000)),
+        ),
         policyClass: verdict.hostClass,
         policyVersion: verdict.policyVersion,
         verdictId: verdict.verdictId,

@@ -467,3 +467,35 @@ test('a watcher that stops reading is cut off with RESOURCE_EXHAUSTED, not buffe
   assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED);
   assert.ok(received <= 10_001, `received ${received}`);
 });
+
+test('near the end of the CA, certificates are cut short to the CA notAfter instead of refused', async (t) => {
+  const embedded = await openEmbeddedPostgres(undefined);
+  t.after(() => embedded.close());
+  const db = embedded.db('health_cert_issuer');
+  await db.migrate(migrations);
+  const bus = new InProcessBus();
+  t.after(() => bus.close());
+  const ca = createCa({ commonName: 'Old CA', notBefore: new Date('2026-01-01T00:00:00Z'), validityDays: 1 });
+  const events: Buffer[] = [];
+  const issuer = new Issuer({
+    db,
+    bus: Object.assign(Object.create(bus) as InProcessBus, {
+      publish: async (topic: string, _k: string, value: Uint8Array) => {
+        if (topic === 'hostgate.certificates.v1') events.push(Buffer.from(value));
+      },
+    }),
+    logger: silentLogger,
+    ca,
+    hub: new FleetHub(),
+    validitySeconds: 3600,
+    backdateSeconds: 0,
+    crlValiditySeconds: 600,
+    now: () => new Date(ca.notAfter.getTime() - 600_000),
+  });
+  const v = verdict({ hostId: 'late-host', keys: hostKeys(), pass: true });
+  await issuer.handleVerdict({ key: 'late-host', value: encodeVerdict(v), headers: {} });
+  const { decodeCertificateEvent } = await import('@hostgate/protos');
+  const event = decodeCertificateEvent(events[0]!);
+  assert.equal(event.type, 'CERTIFICATE_EVENT_TYPE_ISSUED');
+  assert.equal(Number(event.certificate!.notAfter!.seconds) * 1000, ca.notAfter.getTime());
+});
