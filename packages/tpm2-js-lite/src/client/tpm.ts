@@ -578,7 +578,16 @@ export class Tpm {
    * is none of the profile's falls back to PolicyA under SHA-256; the TPM then refuses with TPM_RC_POLICY_FAIL.
    */
   async ekPolicyOf(ek: number): Promise<EkPolicy> {
-    const pub = unmarshalTpmtPublic((await this.readPublic(ek)).public);
+    const area = (await this.readPublic(ek)).public;
+    let pub: ReturnType<typeof unmarshalTpmtPublic>;
+    try {
+      pub = unmarshalTpmtPublic(area);
+    } catch (err) {
+      // The TPM's own public area does not parse: a malformed response, like every other response problem.
+      if (err instanceof Tpm2Error)
+        throw new TpmTransportError('RESPONSE_MALFORMED', err.message, err.offset);
+      throw err;
+    }
     const hash = HASH_BY_ALG.get(pub.nameAlg)?.name;
     return (hash && ekPolicyFor(pub.authPolicy, hash)) || ekTemplateInfo('rsa2048').policy;
   }
