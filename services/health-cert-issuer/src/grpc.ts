@@ -139,10 +139,10 @@ export interface AdminAuth {
   adminToken: string | undefined;
 }
 
-function isLoopbackPeer(peer: string): boolean {
+export function isLoopbackPeer(peer: string): boolean {
   return (
     /^(ipv4:)?127\.\d+\.\d+\.\d+:\d+$/.test(peer) ||
-    /^(ipv6:)?\[::1\]:\d+$/.test(peer) ||
+    /^(ipv6:)?\[(::1|::ffff:127\.\d+\.\d+\.\d+)\]:\d+$/.test(peer) ||
     peer.startsWith('unix:')
   );
 }
