@@ -54,6 +54,12 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
  */
 export const RECORD_OVERHEAD_BYTES = 64 * 1024;
 
+/**
+ * On a dead-lettered message whose value was too large for the dead-letter topic: the dropped
+ * value's size in bytes (the value itself is empty; the original stays in its topic at its offset).
+ */
+export const DLQ_VALUE_DROPPED_HEADER = 'hostgate-dlq-value-dropped';
+
 /** Consumers fetch at most this much per request in all (several partitions' worth). */
 const FETCH_MAX_BYTES = 64 * 1024 * 1024;
 
@@ -437,13 +443,20 @@ class KafkaSubscription implements Subscription {
     const outcome = await Promise.race([deliver(delivery, this.options, signal), aborted]);
     if (outcome.kind === 'aborted' || !this.current(state, epoch)) return;
     if (outcome.kind === 'failed') {
-      const headers = deadLetterHeaders(delivery, this.group, outcome.error, outcome.attempts);
+      let headers = deadLetterHeaders(delivery, this.group, outcome.error, outcome.attempts);
+      let value = delivery.value;
       // Never commit past a message that is neither handled nor dead-lettered.
       for (let attempt = 1; ; attempt++) {
         try {
-          await this.bus.publish(dlqTopicOf(this.options), delivery.key, delivery.value, headers);
+          await this.bus.publish(dlqTopicOf(this.options), delivery.key, value, headers);
           break;
         } catch (error) {
+          // Larger than this bus or its dead-letter topic allows (written by a bus with a higher
+          // limit): retrying cannot help, so dead-letter it without its value, its size noted.
+          if (error instanceof BusError && error.code === 'BUS_MESSAGE_TOO_LARGE' && value.byteLength > 0) {
+            headers = { ...headers, [DLQ_VALUE_DROPPED_HEADER]: String(value.byteLength) };
+            value = new Uint8Array(0);
+          }
           this.options.onError?.(error, {
             topic: this.topic,
             partition: delivery.partition,

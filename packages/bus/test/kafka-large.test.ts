@@ -5,8 +5,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Admin, ConfigResourceTypes, Producer } from '@platformatic/kafka';
 import { type KafkaBroker, kafkaMissing, startKafka } from '@hostgate/testkit/kafka';
 import { freePort } from '@hostgate/testkit/ports';
-import { KafkaBus } from '../src/kafka-bus.ts';
-import type { BusMessage } from '../src/types.ts';
+import { DLQ_VALUE_DROPPED_HEADER, KafkaBus } from '../src/kafka-bus.ts';
+import { type BusMessage, DLQ_HEADERS } from '../src/types.ts';
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
@@ -231,6 +231,41 @@ describe('KafkaBus message size on a real broker', { skip, timeout: 120_000 }, (
     assert.equal(await topicConfig(topic, 'max.message.bytes'), String(16 * MiB + 64 * KiB));
     const got = await consume(bus, topic, 2);
     assert.equal(sha(got[0]?.value ?? new Uint8Array()), sha(value));
+  });
+
+  test('a failing message too large for the consumer’s dead-letter topic goes there without its value', async () => {
+    const topic = 'hostgate.poison-large.v1';
+    const producer = newBus('poison-producer');
+    const large = randomBytes(2 * MiB);
+    await producer.publish(topic, 'host-1', large);
+    await producer.publish(topic, 'host-1', randomBytes(10));
+    // This consumer's bus allows 1 MiB: it creates the .dlq for that, so the 2 MiB value cannot go there.
+    const consumer = newBus('poison-consumer', { maxMessageBytes: 1 * MiB });
+    const handled: BusMessage[] = [];
+    const errors: unknown[] = [];
+    const sub = await consumer.subscribe({
+      topic,
+      group: 'g-poison',
+      maxAttempts: 1,
+      handler: async (message) => {
+        if (message.value.byteLength > 1 * MiB) throw new Error('too big to handle');
+        handled.push(message);
+      },
+      onError: (error) => errors.push(error),
+    });
+    closers.push(() => sub.close());
+    await until('the next message on the key', () => handled.length === 1);
+    await sub.close();
+    const dead = await consume(newBus('dlq-reader'), `${topic}.dlq`, 1);
+    assert.equal(dead.length, 1);
+    assert.equal(dead[0]?.value.byteLength, 0);
+    assert.equal(dead[0]?.headers[DLQ_VALUE_DROPPED_HEADER], String(2 * MiB));
+    assert.equal(dead[0]?.headers[DLQ_HEADERS.reason], 'too big to handle');
+    assert.equal(dead[0]?.headers[DLQ_HEADERS.offset], '0');
+    assert.ok(
+      errors.some((e) => (e as { code?: unknown }).code === 'BUS_MESSAGE_TOO_LARGE'),
+      'the refused dead-letter write was reported',
+    );
   });
 
   test('a topic provisioned without settings takes the broker default, which allows 9 MiB', async () => {
