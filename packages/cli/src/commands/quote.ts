@@ -1,6 +1,6 @@
 // hostgate quote verify: checks a TPM 2.0 quote from tpm2-tools' own files. Exit 0 valid, 1 refused (reason
 // code on stderr), 2 usage. Nothing is trusted until the AK's signature and the PCR digest both check.
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import {
   fromHex,
@@ -44,17 +44,37 @@ class FileError extends Error {
   readonly code = 'FILE_UNREADABLE';
 }
 
-async function load(flag: string, file: string): Promise<Uint8Array> {
+const MAX_INPUT_BYTES = 1 << 20;
+
+// Reads at most 1 MiB + 1 byte, whatever the file is: a device or a pipe has no size to
+// check first, and reading it whole (/dev/zero) would never end.
+async function readCapped(file: string): Promise<Uint8Array | undefined> {
+  const fh = await open(file, 'r');
   try {
-    const b = await readFile(file);
-    if (b.length > 1 << 20) throw new FileError(`--${flag} ${file}: larger than 1 MiB`);
-    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    const buf = new Uint8Array(MAX_INPUT_BYTES + 1);
+    let total = 0;
+    while (total < buf.length) {
+      const { bytesRead } = await fh.read(buf, total, buf.length - total, null);
+      if (bytesRead === 0) return buf.subarray(0, total);
+      total += bytesRead;
+    }
+    return undefined;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function load(flag: string, file: string): Promise<Uint8Array> {
+  let b: Uint8Array | undefined;
+  try {
+    b = await readCapped(file);
   } catch (err) {
-    if (err instanceof FileError) throw err;
     throw new FileError(
       `--${flag} ${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
     );
   }
+  if (b === undefined) throw new FileError(`--${flag} ${file}: larger than 1 MiB`);
+  return b;
 }
 
 function pcrsJson(pcrs: PcrValueMap): Record<string, Record<string, string>> {
