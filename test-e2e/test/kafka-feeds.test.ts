@@ -9,9 +9,13 @@ import { after, before, describe, test } from 'node:test';
 import { type BusMessage, DLQ_HEADERS, KafkaBus } from '@hostgate/bus';
 import {
   type AttestResponse__Output,
+  type CertificateEvent__Output,
   cloudEventFromSocEvent,
+  decodeCertificateEvent,
+  decodeEvidence,
   decodeSocEvent,
   KAFKA_TOPICS,
+  type ListCertificatesResponse__Output,
   type SocEvent__Output,
 } from '@hostgate/protos';
 import {
@@ -105,6 +109,63 @@ describe('Kafka feeds of the pipeline', { skip, timeout: 180_000 }, () => {
       assert.match(JSON.stringify(ce['data']), new RegExp(serial));
     } finally {
       await sub.close();
+    }
+  });
+
+  test('an evidence record delivered twice yields no second certificate: the outcome is re-published, not re-issued', async () => {
+    const evidence: BusMessage[] = [];
+    const outcomes: CertificateEvent__Output[] = [];
+    const tag = randomBytes(4).toString('hex');
+    const subs = [
+      await observer.subscribe({
+        topic: KAFKA_TOPICS.evidence,
+        group: `e2e-evidence-${tag}`,
+        handler: async (m: BusMessage) => {
+          evidence.push(m);
+        },
+      }),
+      await observer.subscribe({
+        topic: KAFKA_TOPICS.certificates,
+        group: `e2e-certificates-${tag}`,
+        handler: async (m: BusMessage) => {
+          outcomes.push(decodeCertificateEvent(m.value));
+        },
+      }),
+    ];
+    try {
+      const host = new SoftwareHost(root);
+      const hostId = await host.enroll(p.clients.collector);
+      let r = await host.attest(p.clients.collector, pcrs, log);
+      if (r.result === 'refused') {
+        await unary((cb) => p.clients.policy.Capture({ hostId, activate: true }, callOptions(), cb));
+        r = await host.attest(p.clients.collector, pcrs, log);
+      }
+      assert.equal(r.result, 'certificate', JSON.stringify(r.refused));
+      const attestationId = r.attestationId;
+      const serial = r.certificate?.serial;
+      const original = await until('the evidence record', 15_000, () =>
+        evidence.find((m) => m.key === hostId && decodeEvidence(m.value).attestationId === attestationId),
+      );
+      // The same record again, as a producer retry or a replayed partition would deliver it.
+      await observer.publish(KAFKA_TOPICS.evidence, original.key, original.value, original.headers);
+      const forIt = () =>
+        outcomes.filter(
+          (o) => o.attestationId === attestationId && o.type === 'CERTIFICATE_EVENT_TYPE_ISSUED',
+        );
+      await until('the outcome re-published for the redelivered evidence', 30_000, () =>
+        forIt().length >= 2 ? true : undefined,
+      );
+      assert.deepEqual(new Set(forIt().map((o) => o.certificate?.serial)), new Set([serial]));
+      const listed = await unary<ListCertificatesResponse__Output>((cb) =>
+        p.clients.issuer.ListCertificates({ hostId, pageSize: 100 }, callOptions(), cb),
+      );
+      assert.deepEqual(
+        listed.certificates.map((c) => c.serial),
+        [serial],
+        'one certificate for the host, the one Attest returned',
+      );
+    } finally {
+      for (const sub of subs) await sub.close();
     }
   });
 
