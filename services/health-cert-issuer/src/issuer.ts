@@ -72,6 +72,7 @@ export interface CurrentCrl {
 }
 
 const MAX_ID_CHARS = 128;
+const MAX_POLICY_VERSION = 2_147_483_647;
 const EXPIRE_BATCH = 500;
 
 function serialHex(serial: bigint): string {
@@ -173,6 +174,17 @@ export class Issuer {
   ): { ok: true; cert: ReturnType<typeof issueHealthCert> } | { ok: false; refusal: Refusal } {
     const key = subjectKeyFromVerdict(verdict.certifiedKey, verdict.akPublic);
     if (!key.ok) return key;
+    if (verdict.policyVersion > MAX_POLICY_VERSION) {
+      // The store keeps versions as int4; no golden set gets near this, so it is not a real verdict.
+      return {
+        ok: false,
+        refusal: {
+          code: 'ISSUANCE_FAILED',
+          message: `policy version ${verdict.policyVersion} is out of range`,
+          details: { observed: String(verdict.policyVersion), limit: String(MAX_POLICY_VERSION) },
+        },
+      };
+    }
     const now = this.now();
     const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 - this.backdateSeconds * 1000);
     try {

@@ -337,7 +337,7 @@ test('a store outage delays a verdict instead of dead-lettering it', async (t) =
   assert.equal(h.dlq.messages.length, 0);
 });
 
-test('a passing verdict whose key binding does not hold is refused with the reason, never issued', async (t) => {
+test('a passing verdict the issuer cannot honour (key binding, PCR digest, version range) is refused with the reason, never issued', async (t) => {
   const h = await startHarness(t);
   const cases = [
     {
@@ -354,6 +354,11 @@ test('a passing verdict whose key binding does not hold is refused with the reas
     {
       hostId: 'host-no-digest',
       v: verdict({ hostId: 'host-no-digest', keys: hostKeys(), pass: true, pcrDigest: new Uint8Array(0) }),
+      code: 'ISSUANCE_FAILED',
+    },
+    {
+      hostId: 'host-huge-version',
+      v: verdict({ hostId: 'host-huge-version', keys: hostKeys(), pass: true, policyVersion: 4_000_000_000 }),
       code: 'ISSUANCE_FAILED',
     },
     {
