@@ -211,6 +211,12 @@ describe('KafkaBus message size on a real broker', { skip, timeout: 120_000 }, (
       'BUS_MESSAGE_TOO_LARGE',
     );
     assert.ok(hasApiCode((error as { cause?: unknown }).cause, 10), 'the cause is the broker error');
+    // The refusal leaves the (idempotent) producer usable for that partition and others.
+    const after = randomBytes(100);
+    await big.publish(topic, 'host-1', after);
+    const got = await consume(big, topic, 2);
+    assert.equal(got.length, 2);
+    assert.equal(sha(got[1]?.value ?? new Uint8Array()), sha(after));
   });
 
   test('a topic made earlier with a lower limit is raised by a bus that creates topics', async () => {
