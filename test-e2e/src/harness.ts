@@ -3,6 +3,7 @@
 // deployments would have them. Kafka is real (startKafka) unless the caller asks for the
 // in-process bus; the store is the PostgreSQL server at DATABASE_URL (a throwaway schema per
 // service) or PGlite in a temporary folder.
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,6 +43,14 @@ export const SERVICES = [
   'quote-collector',
 ] as const;
 export type ServiceName = (typeof SERVICES)[number];
+
+/** Why a test that shells out to `tool` cannot run here, or undefined when it is on PATH. */
+export function toolMissing(tool: string): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '').split(path.delimiter)) {
+    if (dir !== '' && existsSync(path.join(dir, tool))) return undefined;
+  }
+  return `${tool} not on PATH`;
+}
 
 /** Why the Kafka tier cannot run here (Java or the jars missing), or undefined. */
 export function kafkaSkipReason(): string | undefined {

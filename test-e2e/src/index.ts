@@ -12,6 +12,7 @@ export {
   serviceClients,
   startKafka,
   startPipeline,
+  toolMissing,
   unary,
   writePem,
 } from './harness.ts';

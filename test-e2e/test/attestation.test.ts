@@ -30,6 +30,7 @@ import {
   kafkaSkipReason,
   type Pipeline,
   startKafka,
+  toolMissing,
   startPipeline,
   unary,
 } from '../src/harness.ts';
@@ -37,7 +38,7 @@ import { appDigests, buildLog, DEFAULT_BOOT_APPS, expectedPcrs, uefiBoot } from 
 import { refusalCodes, SwtpmHost } from '../src/tpm-agent.ts';
 
 const execFileP = promisify(execFile);
-const skip = kafkaSkipReason() ?? swtpmMissing();
+const skip = kafkaSkipReason() ?? swtpmMissing() ?? toolMissing('openssl');
 // Long enough for an honest quote on a loaded machine, short enough to wait out in the test.
 const NONCE_TTL_MS = 5000;
 

@@ -13,11 +13,12 @@ import { unmarshalTpmtPublic } from '@hostgate/tpm2-js-lite';
 import { eccSigningKeyTemplate, TPM_RH } from '@hostgate/tpm2-js-lite/client';
 import { buildLog, uefiBoot } from '../src/synthetic-log.ts';
 import { existsSync } from 'node:fs';
+import { toolMissing } from '../src/harness.ts';
 import { SwtpmHost } from '../src/tpm-agent.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const HOSTGATE = path.join(ROOT, 'packages', 'cli', 'bin', 'hostgate');
-const skip = swtpmMissing();
+const skip = swtpmMissing() ?? toolMissing('openssl');
 const CORPUS = path.resolve(ROOT, '../shared/corpus/eventlogs');
 /** A real Secure Boot machine's log (GCE COS on AMD SEV): crypto-agile, no StartupLocality, so swtpm can replay it. */
 const CORPUS_LOG = 'gotpmtools-cos-101-amd-sev.bin';
