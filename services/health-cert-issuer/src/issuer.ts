@@ -85,21 +85,31 @@ function checkId(value: string, what: string): void {
   }
 }
 
+/** PostgreSQL text and jsonb cannot hold U+0000: a verdict carrying one must not fail its insert forever. */
+function storable(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
+}
+
+function storableDetails(details: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(details).map(([k, v]) => [storable(k), storable(v)]));
+}
+
 /** Refusals as the verdict carries them, each code checked; a failing verdict always has at least one. */
 function refusalsOf(verdict: Verdict__Output): Refusal[] {
   const out: Refusal[] = verdict.refusals.map((r) => {
     const code = String(r.code);
-    if (isRefusalCode(code)) return { code, message: r.message, details: { ...r.details } };
+    if (isRefusalCode(code))
+      return { code, message: storable(r.message), details: storableDetails(r.details) };
     return {
       code: 'POLICY_RULE_FAILED',
-      message: r.message || 'refused with an unknown reason code',
-      details: { ...r.details, observed: code },
+      message: storable(r.message) || 'refused with an unknown reason code',
+      details: { ...storableDetails(r.details), observed: storable(code) },
     };
   });
   if (out.length === 0 && !verdict.pass) {
     out.push({
       code: 'POLICY_RULE_FAILED',
-      message: verdict.message || 'the verdict failed without a reason',
+      message: storable(verdict.message) || 'the verdict failed without a reason',
       details: {},
     });
   }

@@ -409,6 +409,23 @@ test('a failing verdict without reasons is still refused with one; an unknown ho
   await assert.rejects(call(h.client, 'CheckHost', { hostId: '' }), { code: 3 });
 });
 
+test('NUL characters in the reasons of a verdict are stored and published as U+FFFD, not retried forever', async (t) => {
+  const h = await startHarness(t);
+  await h.publishVerdict(
+    verdict({
+      hostId: 'host-nul',
+      keys: hostKeys(),
+      pass: false,
+      refusals: [{ code: 'EVENT_NOT_ALLOWED', message: 'bad\u0000name', details: { observed: 'a\u0000b' } }],
+    }),
+  );
+  await h.certificates.until((m) => m.length >= 1);
+  const [event] = h.certificates.certificateEvents();
+  assert.equal(event!.refusals[0]!.message, 'bad\uFFFDname');
+  assert.equal(event!.refusals[0]!.details['observed'], 'a\uFFFDb');
+  assert.equal((await checkHost(h, 'host-nul')).reason, 'bad\uFFFDname');
+});
+
 test('the development CA persists in the store: a restart signs with the same CA', async (t) => {
   const h = await startHarness(t);
   const before = await call<unknown, GetCaBundleResponse__Output>(h.client, 'GetCaBundle', {});
