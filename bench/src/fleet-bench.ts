@@ -5,17 +5,26 @@
 //
 //   npm run bench:fleet -w @hostgate/bench -- [--hosts 200] [--rates 100,200,500,max] [--duration 15]
 //       [--concurrency 64] [--deploy processes|in-process] [--bus kafka|in-process]
-//       [--eventlog FILE (a real boot log, e.g. from ../shared/corpus)] [--json]
+//       [--eventlog FILE (a real boot log, e.g. from ../shared/corpus)] [--hops] [--json]
 //
 // With DATABASE_URL the services use a fresh database on that server (dropped afterwards);
 // without it each service uses PGlite in a temporary folder.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseEventLog, replay } from '@hostgate/eventlog';
-import type { AttestResponse__Output } from '@hostgate/protos';
+import { KafkaBus } from '@hostgate/bus';
+import {
+  type AttestResponse__Output,
+  decodeCertificateEvent,
+  decodeEvidence,
+  decodeMeasurements,
+  decodeVerdict,
+  KAFKA_TOPICS,
+} from '@hostgate/protos';
 import {
   buildLog,
   callOptions,
@@ -47,6 +56,8 @@ export interface FleetBenchOptions {
   bus: 'kafka' | 'in-process';
   /** A real boot log every host sends (its PCRs from a replay); default a synthetic UEFI boot. */
   eventLog?: string;
+  /** Watch the four topics and split the round trip into hops (Kafka bus only). */
+  hops?: boolean;
   /** Progress lines go here (stderr by default). */
   log?: (line: string) => void;
 }
@@ -66,6 +77,82 @@ export interface PhaseResult {
   maxMs: number;
   /** CPU milliseconds each measured process spent per certificate issued in the phase. */
   cpuMsPerIssued: Record<string, number>;
+  /** With --hops: p50/p99 ms of each leg, as seen by an observer consuming every topic. */
+  hops?: Record<string, { p50: number; p99: number }>;
+}
+
+const HOP_TOPICS = [
+  KAFKA_TOPICS.evidence,
+  KAFKA_TOPICS.measurements,
+  KAFKA_TOPICS.verdicts,
+  KAFKA_TOPICS.certificates,
+] as const;
+
+/** Arrival time at an observer of each attestation's record on each topic. */
+class HopObserver {
+  readonly arrivals = new Map<string, Partial<Record<string, number>>>();
+  #bus: KafkaBus;
+  private constructor(bus: KafkaBus) {
+    this.#bus = bus;
+  }
+  static async start(bootstrap: string): Promise<HopObserver> {
+    const bus = new KafkaBus({ brokers: [bootstrap], clientId: 'fleet-bench-observer' });
+    const o = new HopObserver(bus);
+    const decoders: Record<string, (v: Uint8Array) => { attestationId: string }> = {
+      [KAFKA_TOPICS.evidence]: decodeEvidence,
+      [KAFKA_TOPICS.measurements]: decodeMeasurements,
+      [KAFKA_TOPICS.verdicts]: decodeVerdict,
+      [KAFKA_TOPICS.certificates]: decodeCertificateEvent,
+    };
+    const tag = randomBytes(4).toString('hex');
+    for (const topic of HOP_TOPICS) {
+      await bus.subscribe({
+        topic,
+        group: `fleet-bench-hops-${tag}-${topic}`,
+        handler: async (m) => {
+          const at = performance.now();
+          const id = decoders[topic]!(m.value).attestationId;
+          const entry = o.arrivals.get(id) ?? {};
+          entry[topic] ??= at;
+          o.arrivals.set(id, entry);
+        },
+      });
+    }
+    return o;
+  }
+  close(): Promise<void> {
+    return this.#bus.close();
+  }
+}
+
+function hopSummary(
+  obs: HopObserver,
+  calls: { attestationId: string; start: number; end: number }[],
+): Record<string, { p50: number; p99: number }> {
+  const legs: Record<string, number[]> = {
+    'agent → evidence': [],
+    'evidence → measurements': [],
+    'measurements → verdict': [],
+    'verdict → certificate': [],
+    'certificate → agent': [],
+  };
+  for (const c of calls) {
+    const a = obs.arrivals.get(c.attestationId);
+    const t = HOP_TOPICS.map((topic) => a?.[topic]);
+    if (t.some((x) => x === undefined)) continue;
+    const [ev, me, ve, ce] = t as number[];
+    legs['agent → evidence']!.push(ev! - c.start);
+    legs['evidence → measurements']!.push(me! - ev!);
+    legs['measurements → verdict']!.push(ve! - me!);
+    legs['verdict → certificate']!.push(ce! - ve!);
+    legs['certificate → agent']!.push(c.end - ce!);
+  }
+  const out: Record<string, { p50: number; p99: number }> = {};
+  for (const [k, v] of Object.entries(legs)) {
+    v.sort((x, y) => x - y);
+    out[k] = { p50: Math.round(percentile(v, 50) * 10) / 10, p99: Math.round(percentile(v, 99) * 10) / 10 };
+  }
+  return out;
 }
 
 export interface FleetReport {
@@ -143,6 +230,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
   const dir = await mkdtemp(path.join(os.tmpdir(), 'hostgate-fleet-'));
   let kafka: KafkaBroker | undefined;
   let deployment: Deployment | undefined;
+  let observer: HopObserver | undefined;
   try {
     if (opts.bus === 'kafka') {
       log('starting Kafka…');
@@ -185,6 +273,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
     }
     const collector = deployment.clients.collector;
     const { eventLog, pcrs } = await fleetEvidence(opts.eventLog);
+    if (opts.hops && kafka !== undefined) observer = await HopObserver.start(kafka.bootstrap);
 
     log(`enrolling ${opts.hosts} software hosts…`);
     const hosts = Array.from({ length: opts.hosts }, () => new SoftwareHost(root));
@@ -218,13 +307,16 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
       let started = 0;
       let skipped = 0;
       const inflight = new Set<Promise<void>>();
+      const calls: { attestationId: string; start: number; end: number }[] = [];
       const one = (h: SoftwareHost): Promise<void> => {
         started++;
         const t0 = performance.now();
         const p = h
           .attest(collector, pcrs, eventLog)
           .then((r: AttestResponse__Output) => {
-            latencies.push(performance.now() - t0);
+            const end = performance.now();
+            latencies.push(end - t0);
+            calls.push({ attestationId: r.attestationId, start: t0, end });
             if (r.result === 'certificate') issued++;
             else refusedCount++;
           })
@@ -296,8 +388,11 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
         p99Ms: Math.round(percentile(latencies, 99) * 10) / 10,
         maxMs: Math.round((latencies.at(-1) ?? Number.NaN) * 10) / 10,
         cpuMsPerIssued,
+        ...(observer === undefined ? {} : { hops: hopSummary(observer, calls) }),
       });
     }
+    await observer?.close();
+    observer = undefined;
     const store = deployment.store;
     const commits = await deployment.stop();
     deployment = undefined;
@@ -313,6 +408,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
     if (commits !== undefined) report.postgresCommits = commits;
     return report;
   } finally {
+    await observer?.close().catch(() => undefined);
     await deployment?.stop().catch((err: unknown) => log(`stopping the services: ${String(err)}`));
     await kafka?.stop();
     await rm(dir, { recursive: true, force: true });
@@ -358,6 +454,11 @@ export function formatReport(r: FleetReport): string {
     for (const p of r.phases)
       lines.push(`  ${p.offered}: ${procs.map((k) => `${k} ${p.cpuMsPerIssued[k] ?? '-'}`).join(', ')}`);
   }
+  for (const p of r.phases) {
+    if (p.hops === undefined) continue;
+    lines.push(`round trip by leg at ${p.offered}, p50 / p99 ms (observer consuming every topic):`);
+    for (const [leg, v] of Object.entries(p.hops)) lines.push(`  ${leg.padEnd(24)} ${v.p50} / ${v.p99}`);
+  }
   if (r.postgresCommits !== undefined)
     lines.push(
       `PostgreSQL: ${r.postgresCommits} commits for ${r.hosts} enrollments and ${r.attestations} attestations (≈ ${(r.postgresCommits / r.attestations).toFixed(1)} per attestation)`,
@@ -376,6 +477,7 @@ function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
       deploy: { type: 'string', default: 'processes' },
       bus: { type: 'string', default: 'kafka' },
       eventlog: { type: 'string' },
+      hops: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   });
@@ -398,6 +500,7 @@ function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
   return {
     ...(values.eventlog === undefined ? {} : { eventLog: values.eventlog }),
     hosts: int('hosts', values.hosts, 1, 100_000),
+    hops: values.hops,
     phases,
     concurrency: int('concurrency', values.concurrency, 1, 10_000),
     deploy: values.deploy,
