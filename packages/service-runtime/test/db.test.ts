@@ -64,8 +64,11 @@ for (const a of adapters) {
     assert.deepEqual(await db.migrate(migrations.slice(0, 1)), ['0001_hosts']);
     assert.deepEqual(await db.migrate(migrations), ['0002_hosts_seen']);
     assert.deepEqual(await db.migrate(migrations), []);
+    // Only this store's schema and the default one: a shared PostgreSQL server holds other
+    // tests' schemas, some with their own 'hosts' table.
     const { rows } = await db.query<{ table_schema: string }>(
-      "SELECT table_schema FROM information_schema.tables WHERE table_name = 'hosts'",
+      "SELECT table_schema FROM information_schema.tables WHERE table_name = 'hosts' AND table_schema IN ($1, 'public')",
+      [db.schema],
     );
     assert.deepEqual(
       rows.map((r) => r.table_schema),
