@@ -85,27 +85,63 @@ function checkId(value: string, what: string): void {
   }
 }
 
-/** PostgreSQL text and jsonb cannot hold U+0000: a verdict carrying one must not fail its insert forever. */
+/**
+ * Bounds on what a verdict's reasons may put into a CertificateEvent: Kafka refuses records over
+ * 1 MB by default, and a REFUSED event that cannot be published leaves the agent without an answer.
+ */
+const MAX_REFUSALS = 500;
+const MAX_REFUSAL_CHARS = 256 * 1024;
+const MAX_TEXT_CHARS = 2048;
+const MAX_DETAILS = 32;
+
+/** Bounded, and without U+0000 (PostgreSQL text and jsonb cannot hold it). */
 function storable(text: string): string {
-  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
+  const clean = text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
+  return clean.length > MAX_TEXT_CHARS ? `${clean.slice(0, MAX_TEXT_CHARS - 1)}…` : clean;
 }
 
 function storableDetails(details: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(details).map(([k, v]) => [storable(k), storable(v)]));
+  return Object.fromEntries(
+    Object.entries(details)
+      .slice(0, MAX_DETAILS)
+      .map(([k, v]) => [storable(k), storable(v)]),
+  );
 }
 
-/** Refusals as the verdict carries them, each code checked; a failing verdict always has at least one. */
+function refusalChars(r: Refusal): number {
+  let n = r.code.length + r.message.length + 16;
+  for (const [k, v] of Object.entries(r.details)) n += k.length + v.length + 8;
+  return n;
+}
+
+/**
+ * Refusals as the verdict carries them, each code checked and bounded (at most MAX_REFUSALS and
+ * about MAX_REFUSAL_CHARS in all, the last one then saying how many were left out); a failing
+ * verdict always has at least one.
+ */
 function refusalsOf(verdict: Verdict__Output): Refusal[] {
-  const out: Refusal[] = verdict.refusals.map((r) => {
+  const out: Refusal[] = [];
+  let chars = 0;
+  for (const r of verdict.refusals) {
     const code = String(r.code);
-    if (isRefusalCode(code))
-      return { code, message: storable(r.message), details: storableDetails(r.details) };
-    return {
+    const refusal: Refusal = isRefusalCode(code)
+      ? { code, message: storable(r.message), details: storableDetails(r.details) }
+      : {
+          code: 'POLICY_RULE_FAILED',
+          message: storable(r.message) || 'refused with an unknown reason code',
+          details: { ...storableDetails(r.details), observed: storable(code) },
+        };
+    chars += refusalChars(refusal);
+    if (out.length === MAX_REFUSALS - 1 || chars > MAX_REFUSAL_CHARS) break;
+    out.push(refusal);
+  }
+  if (out.length < verdict.refusals.length) {
+    out.push({
       code: 'POLICY_RULE_FAILED',
-      message: storable(r.message) || 'refused with an unknown reason code',
-      details: { ...storableDetails(r.details), observed: storable(code) },
-    };
-  });
+      message: `and ${verdict.refusals.length - out.length} more reasons, left out to keep the event publishable`,
+      details: { limit: String(MAX_REFUSALS), observed: String(verdict.refusals.length) },
+    });
+  }
   if (out.length === 0 && !verdict.pass) {
     out.push({
       code: 'POLICY_RULE_FAILED',

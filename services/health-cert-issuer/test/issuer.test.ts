@@ -426,6 +426,42 @@ test('NUL characters in the reasons of a verdict are stored and published as U+F
   assert.equal((await checkHost(h, 'host-nul')).reason, 'bad\uFFFDname');
 });
 
+test('a verdict with thousands of reasons yields one bounded REFUSED event that says how many were left out', async (t) => {
+  const h = await startHarness(t);
+  const refusals = Array.from({ length: 3000 }, (_, i) => ({
+    code: 'EVENT_NOT_ALLOWED' as const,
+    message: `event ${i} ${'x'.repeat(5000)}`,
+    details: Object.fromEntries(Array.from({ length: 50 }, (_, k) => [`k${k}`, String(k)])),
+  }));
+  await h.publishVerdict(verdict({ hostId: 'host-many', keys: hostKeys(), pass: false, refusals }));
+  await h.certificates.until((m) => m.length >= 1);
+  assert.ok(
+    h.certificates.messages[0]!.value.byteLength < 1_000_000,
+    `${h.certificates.messages[0]!.value.byteLength} bytes`,
+  );
+  const [event] = h.certificates.certificateEvents();
+  const kept = event!.refusals.length - 1;
+  assert.ok(kept > 10 && kept < 500, `${kept} reasons kept`);
+  assert.match(event!.refusals[0]!.message, /^event 0 x+…$/);
+  assert.equal(event!.refusals[0]!.message.length, 2048);
+  assert.equal(Object.keys(event!.refusals[0]!.details).length, 32);
+  const last = event!.refusals.at(-1)!;
+  assert.deepEqual(last.details, { limit: '500', observed: '3000' });
+  assert.equal(last.message, `and ${3000 - kept} more reasons, left out to keep the event publishable`);
+  // Small reasons: the count cap applies.
+  const small = Array.from({ length: 800 }, (_, i) => ({
+    code: 'EVENT_NOT_ALLOWED' as const,
+    message: `e${i}`,
+    details: {},
+  }));
+  await h.publishVerdict(verdict({ hostId: 'host-many', keys: hostKeys(), pass: false, refusals: small }));
+  await h.certificates.until((m) => m.length >= 2);
+  const second = h.certificates.certificateEvents()[1]!;
+  assert.equal(second.refusals.length, 500);
+  assert.equal(second.refusals[498]!.message, 'e498');
+  assert.match(second.refusals[499]!.message, /^and 301 more reasons/);
+});
+
 test('the development CA persists in the store: a restart signs with the same CA', async (t) => {
   const h = await startHarness(t);
   const before = await call<unknown, GetCaBundleResponse__Output>(h.client, 'GetCaBundle', {});
