@@ -149,7 +149,8 @@ export function isLoopbackPeer(peer: string): boolean {
 
 /** The authenticated operator of an admin call, or the gRPC error refusing it. */
 export function authenticateAdmin(call: grpc.ServerUnaryCall<unknown, unknown>, auth: AdminAuth): string {
-  const named = call.metadata.get('x-hostgate-actor')[0];
+  // x-hostgate-operator, as every HostGate admin call names its operator (x-hostgate-actor also read).
+  const named = call.metadata.get('x-hostgate-operator')[0] ?? call.metadata.get('x-hostgate-actor')[0];
   const actorName = typeof named === 'string' && /^[\w.@:-]{1,64}$/.test(named) ? named : undefined;
   if (auth.adminToken !== undefined) {
     const header = call.metadata.get('authorization')[0];

@@ -192,7 +192,7 @@ test('RevokeHost needs the admin token, names the actor, is audited and revokes 
   await assert.rejects(call(s.client, 'RevokeHost', request, wrong), { code: grpc.status.UNAUTHENTICATED });
   const md = new grpc.Metadata();
   md.set('authorization', 'Bearer tok-123');
-  md.set('x-hostgate-actor', 'bob');
+  md.set('x-hostgate-operator', 'bob');
   await assert.rejects(call(s.client, 'RevokeHost', { hostId: 'host-r', reason: '' }, md), {
     code: grpc.status.INVALID_ARGUMENT,
   });

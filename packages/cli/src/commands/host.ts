@@ -16,7 +16,7 @@ import { createServiceClient, deadline, describeGrpcError, serviceAddress, unary
 
 const USAGE = `usage: hostgate host check ID [--json] [--server ADDR]
        hostgate host watch [ID...] [--no-snapshot] [--server ADDR]
-       hostgate host revoke ID --reason TEXT [--actor NAME] [--token TOKEN] [--server ADDR]
+       hostgate host revoke ID --reason TEXT [--operator NAME] [--token TOKEN] [--server ADDR]
 
   check   Is the host healthy now (holds a valid, unrevoked health certificate)?
           Exit 0 healthy, 1 unhealthy or the issuer could not be asked, 2 usage.
@@ -24,7 +24,8 @@ const USAGE = `usage: hostgate host check ID [--json] [--server ADDR]
   watch   The fleet's health as it changes, one JSON object per line: the current
           state of every (given) host first, then each change as it happens.
   revoke  Revoke every live certificate of the host (operators; audited). The admin
-          token comes from --token or HOSTGATE_ADMIN_TOKEN.
+          token comes from --token or HOSTGATE_ADMIN_TOKEN; the operator named in the
+          audit log from --operator, HOSTGATE_OPERATOR or the login name.
 
   --server ADDR   health-cert-issuer address (default: HOSTGATE_HEALTH_CERT_ISSUER_ADDRESS
                   or 127.0.0.1:50054, what npm start opens)`;
@@ -159,6 +160,7 @@ async function watch(argv: string[]): Promise<number> {
 async function revoke(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     reason: { type: 'string' },
+    operator: { type: 'string' },
     actor: { type: 'string' },
     token: { type: 'string' },
     json: { type: 'boolean' },
@@ -178,8 +180,12 @@ async function revoke(argv: string[]): Promise<number> {
   const metadata = new grpc.Metadata();
   const token = (values['token'] as string | undefined) ?? process.env['HOSTGATE_ADMIN_TOKEN'];
   if (token !== undefined && token !== '') metadata.set('authorization', `Bearer ${token}`);
-  const actor = (values['actor'] as string | undefined) ?? process.env['USER'];
-  if (actor !== undefined && actor !== '') metadata.set('x-hostgate-actor', actor);
+  const operator =
+    (values['operator'] as string | undefined) ??
+    (values['actor'] as string | undefined) ??
+    process.env['HOSTGATE_OPERATOR'] ??
+    process.env['USER'];
+  if (operator !== undefined && operator.trim() !== '') metadata.set('x-hostgate-operator', operator.trim());
   const server = values['server'] as string | undefined;
   const address = serviceAddress('health-cert-issuer', server);
   const client = createServiceClient('health-cert-issuer', server === undefined ? {} : { server });
