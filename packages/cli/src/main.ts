@@ -46,6 +46,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that goes away (`hostgate … | head`) is not a failure to report with a stack:
+// stop quietly, as Unix tools do, keeping the status decided so far.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  process.stderr.write(`hostgate: stdout: ${err.message}\n`);
+  process.exit(1);
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
