@@ -96,15 +96,26 @@ export function pcrSelection(hash: HashName | number, pcrs: Iterable<number>): P
   return { hashAlg, select };
 }
 
+/** PCRs `<bank>:all` stands for: the 24 of a PC Client TPM (tpm2-tools asks the TPM; a verifier cannot). */
+export const PC_CLIENT_PCR_COUNT = 24;
+
 /**
- * Parses `sha256:0,1,2+sha1:7` (tpm2-tools' PCR list syntax; `all` is not accepted) into selections.
- * Throws RangeError on bad syntax.
+ * Parses tpm2-tools' PCR list syntax (`sha256:0,1,2+sha1:7`, `sha256:all`, indices decimal or
+ * `0x` hex) into selections. `all` means PCRs 0-23 (PC Client). Throws RangeError on bad syntax.
  */
 export function parsePcrList(text: string): PcrSelection[] {
   return text.split('+').map((part) => {
-    const m = /^(sha1|sha256|sha384|sha512):([0-9]+(?:,[0-9]+)*)$/.exec(part.trim());
-    if (m === null) throw new RangeError(`bad PCR list '${part}' (expected e.g. sha256:0,1,2)`);
-    return pcrSelection(m[1] as HashName, m[2]!.split(',').map(Number));
+    const m = /^(sha1|sha256|sha384|sha512):(all|(?:[0-9]+|0x[0-9a-f]+)(?:,(?:[0-9]+|0x[0-9a-f]+))*)$/i.exec(
+      part.trim(),
+    );
+    if (m === null) throw new RangeError(`bad PCR list '${part}' (expected e.g. sha256:0,1,2 or sha256:all)`);
+    const bank = m[1]!.toLowerCase() as HashName;
+    const list = m[2]!.toLowerCase();
+    const pcrs =
+      list === 'all'
+        ? Array.from({ length: PC_CLIENT_PCR_COUNT }, (_, i) => i)
+        : list.split(',').map((x) => (x.startsWith('0x') ? Number.parseInt(x.slice(2), 16) : Number(x)));
+    return pcrSelection(bank, pcrs);
   });
 }
 

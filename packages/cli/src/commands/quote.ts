@@ -27,8 +27,8 @@ const USAGE = `usage: hostgate quote verify --ak FILE --attest FILE --signature 
   --signature FILE  TPMT_SIGNATURE (tpm2_quote -s)
   --pcrs FILE       PCR values (tpm2_quote -o): its default serialized form, or with
                     --pcr-list the '-F values' form (digests back to back)
-  --pcr-list LIST   PCRs asked for (tpm2-tools syntax, banks joined by '+'); the quote
-                    must cover them
+  --pcr-list LIST   PCRs asked for (tpm2-tools syntax, banks joined by '+'; <bank>:all
+                    is PCRs 0-23); the quote must cover them
   --nonce HEX       the challenge; must equal the quote's extraData
   --json            one JSON object on stdout:
                     {"valid":true,"clock","resetCount","restartCount","safe",
