@@ -42,7 +42,7 @@ export interface SpecIdEvent {
 
 /** A non-fatal oddity found while parsing. */
 export interface ParseWarning {
-  readonly code: 'trailing-bytes' | 'specid-vendorinfo-truncated' | 'padding';
+  readonly code: 'trailing-bytes' | 'specid-vendorinfo-truncated' | 'padding' | 'no-digests';
   readonly offset: number;
   readonly message: string;
 }
@@ -138,13 +138,24 @@ export function parseEventLog(bytes: Uint8Array, options: ParseOptions = {}): Ev
   );
   const byAlg = new Map(banks.map((b) => [b.algId, b]));
   const minRecord = 12 + 4; // pcrIndex, eventType, count, eventSize (a record may carry no digest)
+  const noDigests: UntrustedEvent[] = [];
   while (offset < bytes.length) {
     if (endsHere(bytes, offset, padding, minRecord, opts.strict, warnings, events.length)) break;
     checkCount(events.length, opts.maxEvents, offset);
     const r = readAgileRecord(bytes, offset, events.length, byAlg, opts);
+    if (r.event.digests.length === 0) noDigests.push(r.event);
     events.push(r.event);
     offset = r.next;
   }
+  // Accepted (such a record extends nothing), but never written by a TPM-aware producer: zero
+  // bytes followed by something else, before the padding, parse as runs of these.
+  const firstEmpty = noDigests[0];
+  if (firstEmpty !== undefined)
+    warnings.push({
+      code: 'no-digests',
+      offset: firstEmpty.offset,
+      message: `${noDigests.length} record(s) carry no digest, the first is event ${firstEmpty.index}`,
+    });
   return { format: 'crypto-agile', banks, specId, events, warnings, parsedLength: offset };
 }
 
