@@ -2,7 +2,7 @@
 // PCR extends hash under 130 bytes, so the one-shot crypto.hash() (no Hash object per
 // call) is used when present; createHash is the fallback for older Node.
 import * as crypto from 'node:crypto';
-import type { HashProvider } from './hash.ts';
+import { type HashProvider, latin1Digests } from './hash.ts';
 
 const NODE_NAMES: Record<string, string> = {
   sha1: 'sha1',
@@ -15,10 +15,13 @@ const NODE_NAMES: Record<string, string> = {
   sha3_512: 'sha3-512',
 };
 const available = new Set(crypto.getHashes());
-type OneShot = (algorithm: string, data: Uint8Array, encoding: 'buffer') => Uint8Array;
+type OneShot = {
+  (algorithm: string, data: Uint8Array, encoding: 'buffer'): Uint8Array;
+  (algorithm: string, data: Uint8Array, encoding: 'binary'): string;
+};
 const oneShot = (crypto as { hash?: OneShot }).hash;
 
-function join(parts: Uint8Array[]): Uint8Array {
+function join(parts: readonly Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0]!;
   let n = 0;
   for (const p of parts) n += p.length;
@@ -49,5 +52,9 @@ export const nodeHash: HashProvider = {
     return toView(h.digest());
   },
 };
+
+// A string result lives on the JS heap: no Buffer and backing store per PCR extend.
+if (oneShot !== undefined)
+  latin1Digests.set(nodeHash, (bank, data) => oneShot(NODE_NAMES[bank]!, data, 'binary'));
 
 export { nodeHash as defaultHash };

@@ -5,8 +5,8 @@ import type { BankName } from './algorithms.ts';
 import { latin1Text } from './bytes.ts';
 import { EventLogError } from './errors.ts';
 import { EV_EFI_HCRTM_EVENT, EV_NO_ACTION } from './event-types.ts';
-import type { HashProvider } from './hash.ts';
-import type { EventLog, UntrustedEvent } from './parse.ts';
+import { type HashProvider, latin1Digests } from './hash.ts';
+import type { EventDigest, EventLog, UntrustedEvent } from './parse.ts';
 
 /** PCR values of one bank, keyed by PCR index. */
 export type PcrValues = Readonly<Record<number, Uint8Array>>;
@@ -119,37 +119,125 @@ export function startLocality(log: EventLog): {
 export function replay(log: EventLog, options: ReplayOptions = {}): Replay {
   const hash = options.hash ?? defaultHash;
   const { locality, hcrtm, warnings } = startLocality(log);
-  const sizes = new Map(log.banks.map((b) => [b.name, b.digestSize]));
-  const state = new Map<BankName, Map<number, Uint8Array>>();
-  for (const e of log.events) {
-    if (e.type === EV_NO_ACTION) continue;
-    for (const d of e.digests) {
-      const size = sizes.get(d.bank);
-      if (size === undefined) continue; // parser only yields declared banks
-      if (!hash.supports(d.bank))
-        throw new EventLogError(
-          'unsupported-algorithm',
-          `no ${d.bank} implementation to replay with`,
-          e.offset,
-          e.index,
-        );
-      let bank = state.get(d.bank);
-      if (bank === undefined) {
-        bank = new Map();
-        state.set(d.bank, bank);
-      }
-      const old = bank.get(e.pcr) ?? pcrStartValue(e.pcr, size, locality);
-      bank.set(e.pcr, hash.digest(d.bank, old, d.digest));
-    }
-  }
+  const latin1 = latin1Digests.get(hash);
   const pcrs: Record<BankName, Record<number, Uint8Array>> = {};
-  // Banks in declaration order, PCRs ascending, so JSON output is stable.
-  for (const b of log.banks) {
-    const bank = state.get(b.name);
-    if (bank === undefined) continue;
-    const out: Record<number, Uint8Array> = {};
-    for (const pcr of [...bank.keys()].sort((x, y) => x - y)) out[pcr] = bank.get(pcr)!;
-    pcrs[b.name] = out;
+  if (latin1 === undefined) {
+    const banks = extendAll(
+      log,
+      hash,
+      (pcr, size) => pcrStartValue(pcr, size, locality),
+      (bank, old, d) => hash.digest(bank.name, old, d.digest),
+    );
+    for (const b of banks) if (b.extended) pcrs[b.name] = b.sorted((v) => v);
+  } else {
+    const banks = extendAll(
+      log,
+      hash,
+      (pcr, size) => latin1Of(pcrStartValue(pcr, size, locality)),
+      (bank, old, d) => {
+        const digest = d.digest;
+        // pcr || digest in the bank's scratch buffer; any other length only in a hand-built log.
+        const input =
+          old.length === bank.size && digest.length === bank.size
+            ? bank.scratch
+            : new Uint8Array(old.length + digest.length);
+        for (let i = 0; i < old.length; i++) input[i] = old.charCodeAt(i);
+        input.set(digest, old.length);
+        return latin1(bank.name, input);
+      },
+    );
+    for (const b of banks) if (b.extended) pcrs[b.name] = b.sorted(bytesOfLatin1);
   }
   return { pcrs, pcr0Locality: locality, hcrtm, warnings };
+}
+
+function latin1Of(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
+  return s;
+}
+
+function bytesOfLatin1(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+// PCR values of one bank during replay, T being the provider's representation of a digest.
+// PCRs 0-31 sit in an array: a Map lookup per extend was a visible share of replay time.
+class BankState<T> {
+  readonly name: BankName;
+  readonly size: number;
+  /** pcr || digest, reused for every extend of this bank. */
+  readonly scratch: Uint8Array;
+  readonly low: (T | undefined)[] = new Array(32).fill(undefined);
+  high: Map<number, T> | undefined;
+  extended = false;
+  supported = false;
+
+  constructor(name: BankName, size: number) {
+    this.name = name;
+    this.size = size;
+    this.scratch = new Uint8Array(2 * size);
+  }
+
+  get(pcr: number): T | undefined {
+    return pcr < 32 ? this.low[pcr] : this.high?.get(pcr);
+  }
+
+  set(pcr: number, value: T): void {
+    this.extended = true;
+    if (pcr < 32) this.low[pcr] = value;
+    else {
+      this.high ??= new Map();
+      this.high.set(pcr, value);
+    }
+  }
+
+  /** PCR → value, PCRs ascending so JSON output is stable. */
+  sorted(toBytes: (v: T) => Uint8Array): Record<number, Uint8Array> {
+    const out: Record<number, Uint8Array> = {};
+    for (let pcr = 0; pcr < 32; pcr++) {
+      const v = this.low[pcr];
+      if (v !== undefined) out[pcr] = toBytes(v);
+    }
+    if (this.high !== undefined)
+      for (const pcr of [...this.high.keys()].sort((x, y) => x - y)) out[pcr] = toBytes(this.high.get(pcr)!);
+    return out;
+  }
+}
+
+function extendAll<T>(
+  log: EventLog,
+  hash: HashProvider,
+  start: (pcr: number, size: number) => T,
+  extend: (bank: BankState<T>, old: T, d: EventDigest) => T,
+): BankState<T>[] {
+  // One state per bank name, in declaration order (a Map keeps the first position, the last size).
+  const sizes = new Map(log.banks.map((b) => [b.name, b.digestSize]));
+  const banks = [...sizes].map(([name, size]) => new BankState<T>(name, size));
+  for (const e of log.events) {
+    if (e.type === EV_NO_ACTION) continue;
+    const digests = e.digests;
+    for (let i = 0; i < digests.length; i++) {
+      const d = digests[i]!;
+      // Records list their digests in declaration order, so the bank at the same position usually matches.
+      let bank = banks[i];
+      if (bank === undefined || bank.name !== d.bank) bank = banks.find((b) => b.name === d.bank);
+      if (bank === undefined) continue; // parser only yields declared banks
+      if (!bank.supported) {
+        if (!hash.supports(d.bank))
+          throw new EventLogError(
+            'unsupported-algorithm',
+            `no ${d.bank} implementation to replay with`,
+            e.offset,
+            e.index,
+          );
+        bank.supported = true;
+      }
+      const pcr = e.pcr;
+      bank.set(pcr, extend(bank, bank.get(pcr) ?? start(pcr, bank.size), d));
+    }
+  }
+  return banks;
 }
