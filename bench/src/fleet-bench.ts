@@ -6,6 +6,7 @@
 //   npm run bench:fleet -w @hostgate/bench -- [--hosts 200] [--rates 100,200,500,max] [--duration 15]
 //       [--concurrency 64] [--deploy processes|in-process] [--bus kafka|in-process]
 //       [--eventlog FILE (a real boot log, e.g. from ../shared/corpus)] [--hops] [--json]
+//       [--service-node-options='--cpu-prof --cpu-prof-dir=DIR' (NODE_OPTIONS of each service process)]
 //
 // With DATABASE_URL the services use a fresh database on that server (dropped afterwards);
 // without it each service uses PGlite in a temporary folder.
@@ -32,6 +33,7 @@ import {
   expectedPcrs,
   type KafkaBroker,
   type Pipeline,
+  SERVICES,
   type ServiceClients,
   SoftwareHost,
   startKafka,
@@ -58,6 +60,8 @@ export interface FleetBenchOptions {
   eventLog?: string;
   /** Watch the four topics and split the round trip into hops (Kafka bus only). */
   hops?: boolean;
+  /** NODE_OPTIONS for each service process (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile them); processes only. */
+  serviceNodeOptions?: string;
   /** Progress lines go here (stderr by default). */
   log?: (line: string) => void;
 }
@@ -245,6 +249,13 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
         ekRoots: [root.pemFile],
         dataDir: path.join(dir, 'data'),
         log,
+        ...(opts.serviceNodeOptions === undefined
+          ? {}
+          : {
+              env: Object.fromEntries(
+                SERVICES.map((s) => [s, { NODE_OPTIONS: opts.serviceNodeOptions as string }]),
+              ),
+            }),
       });
       deployment = {
         clients: procs.clients,
@@ -330,7 +341,11 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
         inflight.add(p);
         return p;
       };
-      const pids = deployment.pids();
+      // The simulator's own signing and gRPC share the machine too (agents would be elsewhere).
+      const pids = {
+        ...deployment.pids(),
+        ...(opts.deploy === 'processes' ? { simulator: process.pid } : {}),
+      };
       const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSecondsOf(pid)]));
       const t0 = performance.now();
       const endAt = t0 + phase.durationS * 1000;
@@ -478,6 +493,7 @@ function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
       bus: { type: 'string', default: 'kafka' },
       eventlog: { type: 'string' },
       hops: { type: 'boolean', default: false },
+      'service-node-options': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -499,6 +515,9 @@ function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
     throw new Error('separate processes need the Kafka bus (--bus kafka)');
   return {
     ...(values.eventlog === undefined ? {} : { eventLog: values.eventlog }),
+    ...(values['service-node-options'] === undefined
+      ? {}
+      : { serviceNodeOptions: values['service-node-options'] }),
     hosts: int('hosts', values.hosts, 1, 100_000),
     hops: values.hops,
     phases,
