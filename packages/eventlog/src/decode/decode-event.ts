@@ -139,8 +139,9 @@ function body(input: DecodeInput, options: DecodeOptions): DecodedBody {
       if (data.length >= 8 && (data.length - 8) % 24 === 0) {
         try {
           return { kind: 'handoff-tables', ...handoffTables(data) };
-        } catch {
-          // not a table list after all
+        } catch (e) {
+          // Not a table list after all; anything but a DecodeFault is a bug decodeEvent must report.
+          if (!(e instanceof DecodeFault)) throw e;
         }
       }
       return { kind: 'opaque', ...labelled(data) };
@@ -152,7 +153,8 @@ function body(input: DecodeInput, options: DecodeOptions): DecodedBody {
       // TDX firmware (CCEL) logs plain text ("LOADED_IMAGE::LoadOptions") under this type: opaque then.
       try {
         return { kind: 'tagged', ...taggedEvent(data) };
-      } catch {
+      } catch (e) {
+        if (!(e instanceof DecodeFault)) throw e;
         return { kind: 'opaque', ...labelled(data) };
       }
     case EV_NONHOST_INFO:
