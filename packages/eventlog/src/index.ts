@@ -5,6 +5,8 @@ export { EventLogError, type EventLogErrorCode } from './errors.ts';
 export * from './event-types.ts';
 export type { HashProvider } from './hash.ts';
 export { defaultHash } from '#default-hash';
+// Pure JS, so safe in browsers too; in Node, defaultHash is the node:crypto provider.
+export { nobleHash } from './hash-noble.ts';
 export {
   type EventDigest,
   type EventLog,

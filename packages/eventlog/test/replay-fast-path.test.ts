@@ -2,7 +2,14 @@
 // against the byte-by-byte reference replay in log-builder.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type EventLog, type HashProvider, pcrsToJson, parseEventLog, replay } from '../src/index.ts';
+import {
+  type EventLog,
+  type HashProvider,
+  nobleHash,
+  pcrsToJson,
+  parseEventLog,
+  replay,
+} from '../src/index.ts';
 import { nodeHash } from '../src/hash-node.ts';
 import {
   type Bank,
@@ -30,7 +37,7 @@ test('PCRs above 31 (a raised maxPcrIndex) replay like PCRs 0-31, in ascending o
   }));
   const log = parseEventLog(buildAgileLog(banks, events), { maxPcrIndex: 1000 });
   const expected = referenceReplay(banks, events);
-  for (const provider of [nodeHash, plainNode]) {
+  for (const provider of [nodeHash, plainNode, nobleHash]) {
     const json = pcrsToJson(replay(log, { hash: provider }).pcrs);
     assert.deepEqual(json, expected);
     assert.deepEqual(Object.keys(json.sha256 ?? {}), ['0', '5', '17', '31', '32', '40', '999']);
