@@ -70,3 +70,11 @@ export {
   type ServiceDefinition,
   type ServiceDeps,
 } from './service.ts';
+export {
+  type AdminCall,
+  AdminAuthError,
+  authorizeAdmin,
+  isLoopbackPeer,
+  OPERATOR_METADATA,
+  warnIfAdminLoopbackOnly,
+} from './admin-auth.ts';

@@ -1,6 +1,5 @@
 // gRPC adapter: HealthCertIssuerService for schedulers and operators. Request checks and the
 // mapping of errors to status codes live here; the logic is in issuer.ts.
-import { timingSafeEqual, createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type {
   CertificateStatus__Output,
@@ -11,7 +10,7 @@ import type {
   WatchFleetResponse,
 } from '@hostgate/protos';
 import { timestampFromDate } from '@hostgate/protos';
-import type { Db, Logger } from '@hostgate/service-runtime';
+import { authorizeAdmin, type Db, type Logger } from '@hostgate/service-runtime';
 import type { FleetCause, FleetChange, FleetHub, HostState } from './fleet.ts';
 import type { Issuer } from './issuer.ts';
 import * as store from './store.ts';
@@ -139,43 +138,6 @@ export interface AdminAuth {
   adminToken: string | undefined;
 }
 
-export function isLoopbackPeer(peer: string): boolean {
-  return (
-    /^(ipv4:)?127\.\d+\.\d+\.\d+:\d+$/.test(peer) ||
-    /^(ipv6:)?\[(::1|::ffff:127\.\d+\.\d+\.\d+)\]:\d+$/.test(peer) ||
-    peer.startsWith('unix:')
-  );
-}
-
-/** The authenticated operator of an admin call, or the gRPC error refusing it. */
-export function authenticateAdmin(call: grpc.ServerUnaryCall<unknown, unknown>, auth: AdminAuth): string {
-  // x-hostgate-operator, as every HostGate admin call names its operator (x-hostgate-actor also read).
-  const named = call.metadata.get('x-hostgate-operator')[0] ?? call.metadata.get('x-hostgate-actor')[0];
-  const actorName = typeof named === 'string' && /^[\w.@:-]{1,64}$/.test(named) ? named : undefined;
-  if (auth.adminToken !== undefined) {
-    const header = call.metadata.get('authorization')[0];
-    const presented = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
-    // Compare digests so the comparison takes the same time whatever the lengths.
-    const a = createHash('sha256').update(presented).digest();
-    const b = createHash('sha256').update(auth.adminToken).digest();
-    if (presented === '' || !timingSafeEqual(a, b)) {
-      throw new GrpcRequestError(
-        grpc.status.UNAUTHENTICATED,
-        'RevokeHost needs authorization: Bearer <admin token>',
-      );
-    }
-    return actorName ?? 'admin';
-  }
-  const peer = call.getPeer();
-  if (!isLoopbackPeer(peer)) {
-    throw new GrpcRequestError(
-      grpc.status.PERMISSION_DENIED,
-      'no admin token is configured: RevokeHost is accepted from loopback callers only',
-    );
-  }
-  return `${actorName ?? 'local'}@${peer}`;
-}
-
 export interface HandlerDeps {
   issuer: Issuer;
   db: Db;
@@ -264,7 +226,8 @@ export function grpcHandlers(deps: HandlerDeps): HealthCertIssuerServiceHandlers
     }),
 
     RevokeHost: unary(logger, 'RevokeHost', async (call) => {
-      const actor = authenticateAdmin(call as grpc.ServerUnaryCall<unknown, unknown>, deps.auth);
+      const actor = authorizeAdmin(call, deps.auth.adminToken, 'RevokeHost');
+      if (typeof actor !== 'string') throw new GrpcRequestError(actor.code, actor.details);
       const hostId = checkHostId(call.request.hostId);
       const reason = call.request.reason.trim();
       if (reason === '' || reason.length > MAX_REASON_CHARS || /\p{Cc}/u.test(reason)) {

@@ -5,7 +5,13 @@ import type * as grpc from '@grpc/grpc-js';
 import { type Bus, type BusMessage, DLQ_HEADERS, type Subscription } from '@hostgate/bus';
 import { deadLetterTopic, KAFKA_TOPICS, loadHostgateProtos, SERVICE_NAMES } from '@hostgate/protos';
 import type { HealthCertIssuerServiceHandlers } from '@hostgate/protos';
-import { type Db, type Logger, type RunningService, startGrpcServer } from '@hostgate/service-runtime';
+import {
+  type Db,
+  type Logger,
+  type RunningService,
+  startGrpcServer,
+  warnIfAdminLoopbackOnly,
+} from '@hostgate/service-runtime';
 import { openCa } from './ca.ts';
 import type { HealthCertIssuerConfig } from './config.ts';
 import { SERVICE_NAME } from './config.ts';
@@ -84,6 +90,7 @@ export async function start(
     backdateSeconds: config.backdateSeconds,
     crlValiditySeconds: config.crlValiditySeconds,
   });
+  warnIfAdminLoopbackOnly(logger, config.adminToken, ['RevokeHost']);
   const watchers = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   const protos = loadHostgateProtos();
   const server = await startGrpcServer({

@@ -10,7 +10,7 @@ export const configSchema = {
   ...commonConfig,
   address: address(DEFAULT_ADDRESS, 'gRPC listen address (host:port; port 0 picks a free one)'),
   adminToken: optionalString(
-    'when set, calls that change policy (publish, activate, deactivate, capture, assign) need the metadata "authorization: Bearer <token>"',
+    'when set, calls that change policy (publish, activate, deactivate, capture, assign) need the metadata "authorization: Bearer <token>"; unset: loopback callers only',
   ),
   deliveryAttempts: integer(
     60,

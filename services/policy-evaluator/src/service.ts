@@ -2,7 +2,7 @@
 // golden sets (versioned, immutable once published), verdict history and the admin audit log.
 // Kafka: Measurements (hostgate.measurements.v1) in, Verdict (hostgate.verdicts.v1) out, keyed by
 // host id, one verdict per attestation id. gRPC: the operators' admin API and on-demand Evaluate.
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { type Bus, type BusMessage, DLQ_HEADERS, type Subscription } from '@hostgate/bus';
 import {
@@ -27,11 +27,14 @@ import {
   type Verdict,
 } from '@hostgate/protos';
 import {
+  authorizeAdmin,
   type Db,
   type Logger,
+  OPERATOR_METADATA,
   type Queryable,
   type RunningService,
   startGrpcServer,
+  warnIfAdminLoopbackOnly,
 } from '@hostgate/service-runtime';
 import type { PolicyEvaluatorConfig } from './config.ts';
 import {
@@ -53,8 +56,8 @@ export interface PolicyEvaluatorDeps {
 
 /** Consumer group of the measurements subscription. */
 export const CONSUMER_GROUP = 'policy-evaluator';
-/** gRPC metadata naming the operator behind an admin call (audit); "anonymous" when absent. */
-export const OPERATOR_METADATA = 'x-hostgate-operator';
+/** gRPC metadata naming the operator behind an admin call (audit). */
+export { OPERATOR_METADATA };
 
 /** A message that can never be processed; the bus dead-letters it with this code. */
 export class PoisonMessageError extends Error {
@@ -244,7 +247,7 @@ function pageOf(
   return { limit: Math.min(max, size || def), offset };
 }
 
-/** Admin calls that change policy: audited, and authenticated when an admin token is configured. */
+/** Admin calls that change policy: audited; the admin token when configured, else loopback callers only. */
 export const MUTATING_METHODS: ReadonlySet<string> = new Set([
   'PublishGoldenSet',
   'ActivateGoldenSet',
@@ -252,10 +255,6 @@ export const MUTATING_METHODS: ReadonlySet<string> = new Set([
   'Capture',
   'AssignHostClass',
 ]);
-
-function sha256(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
-}
 
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
 
@@ -266,26 +265,17 @@ export function handlers(
   opts: { adminToken?: string | undefined } = {},
 ): Partial<PolicyEvaluatorServiceHandlers> {
   const { logger } = deps;
-  const tokenDigest = opts.adminToken === undefined ? undefined : sha256(opts.adminToken);
-  /** Calls that change policy need the admin token when one is configured (compared in constant time). */
-  function authorize(call: { metadata: grpc.Metadata }): void {
-    if (tokenDigest === undefined) return;
-    const v = call.metadata.get('authorization')[0];
-    const header = typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : '';
-    const m = /^Bearer (.+)$/.exec(header);
-    if (m === null || !timingSafeEqual(sha256(m[1]!), tokenDigest))
-      throw new StatusError(
-        grpc.status.UNAUTHENTICATED,
-        'this call changes policy and needs a valid admin token',
-      );
-  }
   /** Runs an async handler; maps library errors to gRPC status codes in this one place. */
   function unary<Req, Res>(name: string, fn: (req: Req, actor: string) => Promise<Res>): Unary<Req, Res> {
     const mutating = MUTATING_METHODS.has(name);
     return (call, callback) => {
-      const actor = operatorOf(call);
+      let actor = operatorOf(call);
       (async () => {
-        if (mutating) authorize(call);
+        if (mutating) {
+          const authorized = authorizeAdmin(call, opts.adminToken, name);
+          if (typeof authorized !== 'string') throw new StatusError(authorized.code, authorized.details);
+          actor = authorized;
+        }
         return fn(call.request, actor);
       })().then(
         (res) => callback(null, res),
@@ -471,6 +461,7 @@ export async function start(
   const logger = deps.logger;
   await deps.db.migrate(migrations);
   const store = new PolicyStore(deps.db);
+  warnIfAdminLoopbackOnly(logger, config.adminToken, [...MUTATING_METHODS]);
   const protos = loadHostgateProtos();
   const server = await startGrpcServer({
     address: config.address,

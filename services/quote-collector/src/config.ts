@@ -52,7 +52,7 @@ export const configSchema = {
   }),
   pcrSelection: pcrList(DEFAULT_PCR_SELECTION, 'PCRs every quote must cover, exactly (tpm2-tools syntax)'),
   adminToken: optionalString(
-    'when set, operator calls that change the registry (SetHostState) need the metadata "authorization: Bearer <token>"',
+    'when set, operator calls that change the registry (SetHostState) need the metadata "authorization: Bearer <token>"; unset: loopback callers only',
   ),
 };
 

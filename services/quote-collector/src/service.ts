@@ -1,7 +1,7 @@
 // quote-collector: agents' entry point: enrollment, challenges, attestation; owns the host registry and nonces.
 // The gRPC handlers are thin: the checks live in collector.ts, the wait for the issuer in certificate-waiter.ts.
 import { readFileSync } from 'node:fs';
-import { createHash, timingSafeEqual, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Bus } from '@hostgate/bus';
 import {
@@ -15,7 +15,15 @@ import {
   SERVICE_NAMES,
   timestampFromDate,
 } from '@hostgate/protos';
-import { type Db, type Logger, type RunningService, startGrpcServer } from '@hostgate/service-runtime';
+import {
+  authorizeAdmin,
+  type Db,
+  type Logger,
+  OPERATOR_METADATA,
+  type RunningService,
+  startGrpcServer,
+  warnIfAdminLoopbackOnly,
+} from '@hostgate/service-runtime';
 import { CertificateWaiter } from './certificate-waiter.ts';
 import { MAX_EVENT_LOG_BYTES, QuoteCollector, selectionsToProto } from './collector.ts';
 import { type QuoteCollectorConfig, requiredPcrSelection } from './config.ts';
@@ -108,30 +116,13 @@ export interface CollectorRuntime {
   bus: Bus;
   logger: Logger;
   attestTimeoutMs: number;
-  /** When set, SetHostState needs `authorization: Bearer <token>`. */
+  /** When set, SetHostState needs `authorization: Bearer <token>`; unset: loopback callers only. */
   adminToken?: string | undefined;
   now?: () => number;
 }
 
-/** gRPC metadata naming the operator behind an admin call (audit); "anonymous" when absent. */
-export const OPERATOR_METADATA = 'x-hostgate-operator';
-
-function metadataString(md: grpc.Metadata, key: string): string {
-  const v = md.get(key)[0];
-  return typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : '';
-}
-
-/** Throws UNAUTHENTICATED unless the call carries the admin token (compared in constant time). */
-function authorize(md: grpc.Metadata, adminToken: string | undefined): void {
-  if (adminToken === undefined) return;
-  const m = /^Bearer (.+)$/.exec(metadataString(md, 'authorization'));
-  const digest = (t: string) => createHash('sha256').update(t, 'utf8').digest();
-  if (m === null || !timingSafeEqual(digest(m[1]!), digest(adminToken)))
-    throw grpcError(
-      grpc.status.UNAUTHENTICATED,
-      'this call changes the host registry and needs a valid admin token',
-    );
-}
+/** gRPC metadata naming the operator behind an admin call (audit). */
+export { OPERATOR_METADATA };
 
 /** The full Attest round trip: the collector's checks, Evidence published, the issuer's answer awaited. */
 export async function attestRoundTrip(
@@ -297,8 +288,8 @@ export function handlers(rt: CollectorRuntime): QuoteCollectorServiceHandlers {
       };
     }),
     SetHostState: unary('SetHostState', async (req, call) => {
-      authorize(call.metadata, rt.adminToken);
-      const actor = metadataString(call.metadata, OPERATOR_METADATA).slice(0, 256) || 'anonymous';
+      const actor = authorizeAdmin(call, rt.adminToken, 'SetHostState');
+      if (typeof actor !== 'string') throw grpcError(actor.code, actor.details);
       if (req.state !== 'HOST_STATE_ACTIVE' && req.state !== 'HOST_STATE_DISABLED')
         throw grpcError(
           grpc.status.INVALID_ARGUMENT,
@@ -332,6 +323,7 @@ export async function start(config: QuoteCollectorConfig, deps: QuoteCollectorDe
   const ekRoots = loadEkRoots(config.ekRoots);
   if (ekRoots.length === 0)
     logger.warn('HOSTGATE_EK_ROOTS is unset: every enrollment will be refused EK_CERT_UNTRUSTED');
+  warnIfAdminLoopbackOnly(logger, config.adminToken, ['SetHostState']);
   await deps.db.migrate(migrations);
   const store = new QuoteCollectorStore(deps.db);
   const now = deps.now ?? Date.now;
