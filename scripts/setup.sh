@@ -19,11 +19,11 @@ fi
 echo "setup: using Node $(node --version)"
 
 if [ "${1:-}" = "--system" ]; then
-  if ! command -v swtpm >/dev/null || ! command -v tpm2_quote >/dev/null; then
+  if ! command -v swtpm >/dev/null || ! command -v tpm2_quote >/dev/null || ! command -v openssl >/dev/null; then
     if [ "$(id -u)" = 0 ]; then
       echo "setup: installing swtpm, swtpm-tools, tpm2-tools"
       apt-get update -qq >/dev/null
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq swtpm swtpm-tools tpm2-tools >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq swtpm swtpm-tools tpm2-tools openssl >/dev/null
     else
       echo "setup: swtpm/tpm2-tools missing and not root; the TPM test tier will be skipped" >&2
     fi
@@ -33,6 +33,8 @@ fi
 npm ci --no-audit --no-fund
 # Types generated from protos/ (packages/protos/src/gen is not committed; npm test regenerates them too).
 npx turbo run generate --output-logs=errors-only
+# The embedded database's initdb, once per user, so the first npm start is quick.
+scripts/node scripts/warm-pglite.ts
 
 if [ "${1:-}" = "--system" ] && [ -x scripts/kafka.sh ] && command -v java >/dev/null && command -v mvn >/dev/null; then
   scripts/kafka.sh fetch

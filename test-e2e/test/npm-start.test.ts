@@ -90,16 +90,20 @@ describe('npm start (embedded defaults) driven by the hostgate CLI', { skip, tim
     const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as {
       scripts: { start: string };
     };
-    child = spawn('sh', ['-c', `exec ${pkg.scripts.start}`], {
-      cwd: ROOT,
-      env: {
-        ...env,
-        HOSTGATE_DATA_DIR: path.join(dir, 'data'),
-        HOSTGATE_EK_ROOTS: [...host.roots, ...corpusHost.roots].join(':'),
-        HOSTGATE_LOG_LEVEL: 'warn',
+    child = spawn(
+      'sh',
+      ['-c', pkg.scripts.start.startsWith('exec ') ? pkg.scripts.start : `exec ${pkg.scripts.start}`],
+      {
+        cwd: ROOT,
+        env: {
+          ...env,
+          HOSTGATE_DATA_DIR: path.join(dir, 'data'),
+          HOSTGATE_EK_ROOTS: [...host.roots, ...corpusHost.roots].join(':'),
+          HOSTGATE_LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    );
     exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const banner = await waitForBanner(child, 60_000);
     assert.match(banner, new RegExp(ports.HOSTGATE_QUOTE_COLLECTOR_ADDRESS.replace(/\./g, '\\.')));
