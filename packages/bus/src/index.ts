@@ -1,5 +1,10 @@
 export { InProcessBus } from './in-process-bus.ts';
 export { KafkaBus } from './kafka-bus.ts';
+export {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DLQ_VALUE_DROPPED_HEADER,
+  RECORD_OVERHEAD_BYTES,
+} from './kafka-bus.ts';
 export type { KafkaBusOptions } from './kafka-bus.ts';
 export type { InProcessBusOptions } from './in-process-bus.ts';
 export { murmur2, partitionForKey } from './partition.ts';

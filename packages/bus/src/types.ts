@@ -92,6 +92,8 @@ export const DLQ_HEADERS = {
   offset: 'hostgate-dlq-offset',
   group: 'hostgate-dlq-group',
   failedAt: 'hostgate-dlq-failed-at',
+  /** Set (to the original size) when the value was too large for the DLQ and was dropped. */
+  valueDropped: 'hostgate-dlq-value-dropped',
 } as const;
 
 export class BusError extends Error {
