@@ -21,11 +21,16 @@ export async function openServiceBus(
   opts: { inProcessExpected?: boolean } = {},
 ): Promise<Bus> {
   // Loaded when the first bus is opened, not when the runtime is imported.
-  const { InProcessBus, KafkaBus } = await import('@hostgate/bus');
+  const { InProcessBus, KafkaBus, SERVICE_HANDLER_CONCURRENCY } = await import('@hostgate/bus');
   const brokers = parseBrokers(kafkaBrokers ?? '');
   if (brokers.length > 0) {
     logger.info({ brokers }, 'bus: Apache Kafka');
-    return new KafkaBus({ brokers, clientId: `hostgate-${service}` });
+    // Handlers of different hosts overlap within a partition (a host's own stay in order).
+    return new KafkaBus({
+      brokers,
+      clientId: `hostgate-${service}`,
+      handlerConcurrency: SERVICE_HANDLER_CONCURRENCY,
+    });
   }
   if (opts.inProcessExpected) logger.info('bus: in-process');
   else
