@@ -7,7 +7,7 @@ import { curveOf, type TpmPublic, tpmtPublicBytes, unmarshalTpmtPublic } from '.
 
 /**
  * NV indices of EK certificates (EK Credential Profile 2.0 §2.2.1.5): low-range RSA 2048 and ECC P-256, and
- * the high-range ECC P-384 one (template H-4), which is where swtpm_setup stores its ECC EK certificate.
+ * the high-range ECC P-384 one (template H-3), which is where swtpm_setup stores its ECC EK certificate.
  */
 export const EK_CERT_NV_INDEX = { rsa: 0x01c00002, ecc: 0x01c0000a, ecc384: 0x01c00016 } as const;
 

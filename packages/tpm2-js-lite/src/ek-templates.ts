@@ -19,7 +19,7 @@ import { ekTemplate, marshalTpmtPublic, type TpmPublic } from './public.ts';
  * - 'rsa2048': low-range L-1 (RSA 2048, SHA-256, AES-128), certificate at NV 0x01C00002;
  * - 'ecc-p256': low-range L-2 (ECC NIST P-256, SHA-256, AES-128), certificate at NV 0x01C0000A;
  * - 'ecc-p384': high-range ECC NIST P-384 (SHA-384, AES-256, PolicyB), certificate at NV 0x01C00016 — the
- *   profile's template H-3 (elsewhere in this package still called "H-4"; H-4 in the profile is P-521 at 0x01C00018).
+ *   profile's template H-3 (H-4 in the profile is P-521 at 0x01C00018).
  */
 export type EkTemplateId = 'rsa2048' | 'ecc-p256' | 'ecc-p384';
 

@@ -198,7 +198,7 @@ export const TCG_EK_ATTRIBUTES =
   TPMA.restricted |
   TPMA.decrypt;
 
-/** PolicyB for SHA-384 (EK Credential Profile 2.0, high-range templates): the authPolicy of the high-range P-384 template H-4. */
+/** PolicyB for SHA-384 (EK Credential Profile 2.0, high-range templates): the authPolicy of the high-range P-384 template H-3. */
 export const TCG_EK_POLICY_B_SHA384 = fromHex(
   'b26e7d28d11a50bc53d882bcf5fd3a1a074148bb35d3b4e4cb1c0ad9bde419cacb47ba09699646150f9fc000f3f80e12',
 );
@@ -206,10 +206,10 @@ export const TCG_EK_POLICY_B_SHA384 = fromHex(
 /** TPMA_OBJECT of the high-range EK templates: the low-range set plus userWithAuth. */
 export const TCG_EK_ATTRIBUTES_HIGH = TCG_EK_ATTRIBUTES | TPMA.userWithAuth;
 
-export type EkTemplateName = 'L-1 (RSA 2048)' | 'L-2 (ECC NIST P-256)' | 'H-4 (ECC NIST P-384)';
+export type EkTemplateName = 'L-1 (RSA 2048)' | 'L-2 (ECC NIST P-256)' | 'H-3 (ECC NIST P-384)';
 
 /**
- * Which TCG EK template (EK Credential Profile 2.0: low range L-1/L-2, high range H-4) this public area was created
+ * Which TCG EK template (EK Credential Profile 2.0: low range L-1/L-2, high range H-3) this public area was created
  * from, ignoring the unique field of the low-range ones; undefined if none.
  */
 export function ekTemplateOf(p: TpmPublic): EkTemplateName | undefined {
@@ -225,7 +225,7 @@ export function ekTemplateOf(p: TpmPublic): EkTemplateName | undefined {
     p.curveId === TPM_ECC_CURVE.NIST_P384 &&
     p.kdf.scheme === TPM_ALG.NULL
   ) {
-    return 'H-4 (ECC NIST P-384)';
+    return 'H-3 (ECC NIST P-384)';
   }
   const common =
     p.nameAlg === TPM_ALG.SHA256 &&
@@ -244,7 +244,7 @@ export function ekTemplateOf(p: TpmPublic): EkTemplateName | undefined {
 
 /**
  * The EK template itself: 'rsa' = L-1 and 'ecc' = L-2 (unique zero-filled as the profile requires),
- * 'ecc384' = H-4 (empty unique), the one swtpm_setup certifies at NV 0x01c00016.
+ * 'ecc384' = H-3 (empty unique), the one swtpm_setup certifies at NV 0x01c00016 (H-4 is P-521, 0x01c00018).
  */
 export function ekTemplate(type: 'rsa' | 'ecc' | 'ecc384'): TpmPublic {
   if (type === 'ecc384') {

@@ -75,7 +75,7 @@ describe('EK certificate from swtpm (local CA with TPM attributes)', {
     assert.equal(certificate.tpmModel, 'swtpm');
     assert.equal(certificate.tpmManufacturer, 'id:00001014');
   });
-  test('the ECC EK certificate (NV 0x01c00016) certifies the EK made from template H-4 (P-384)', (t) => {
+  test('the ECC EK certificate (NV 0x01c00016) certifies the EK made from template H-3 (P-384)', (t) => {
     if (der384 === undefined) return t.skip('this swtpm_setup stored no ECC EK certificate');
     const { certificate, ekPublic } = verifyEkCertificate({
       certificate: der384,
@@ -84,7 +84,7 @@ describe('EK certificate from swtpm (local CA with TPM attributes)', {
       intermediates: [swtpm.ca!.issuerCertPem],
     });
     assert.equal(certificate.keyType, 'ecc');
-    assert.equal(ekTemplateOf(ekPublic), 'H-4 (ECC NIST P-384)');
+    assert.equal(ekTemplateOf(ekPublic), 'H-3 (ECC NIST P-384)');
     assert.throws(() => checkEkCertificateKey(certificate, ekRsa), { code: 'CERT_KEY_MISMATCH' });
   });
   test('without the intermediate, with only the intermediate as root, or at another time it does not chain', () => {
