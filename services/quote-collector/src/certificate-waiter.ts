@@ -9,14 +9,20 @@ import type { QuoteCollectorStore } from './store.ts';
 
 export const CERTIFICATES_GROUP = 'quote-collector';
 
+/** Waiting calls looked up per poll at most (the rest wait for the next one). */
+const MAX_POLLED_IDS = 1000;
+
 export type WaitOutcome = { kind: 'event'; event: CertificateEvent__Output } | { kind: 'timeout' };
 
 export class CertificateWaiter {
   private readonly store: QuoteCollectorStore;
   private readonly now: () => number;
   private readonly pollMs: number;
-  private readonly waiting = new Map<string, (outcome: WaitOutcome) => void>();
+  private readonly waiting = new Map<string, { settle: (outcome: WaitOutcome) => void; sinceMs: number }>();
   private subscription: Subscription | undefined;
+  /** One poll of the store for every call waiting, not one per call: under a backlog they add up. */
+  private poller: NodeJS.Timeout | undefined;
+  private polling = false;
 
   constructor(opts: { store: QuoteCollectorStore; now?: () => number; pollMs?: number }) {
     this.store = opts.store;
@@ -47,7 +53,7 @@ export class CertificateWaiter {
             { attestationId: event.attestationId },
             'certificate event for an attestation already answered or not ours',
           );
-        this.waiting.get(event.attestationId)?.({ kind: 'event', event });
+        this.waiting.get(event.attestationId)?.settle({ kind: 'event', event });
       },
       onError: (error, context) =>
         logger.warn({ err: error, ...context }, 'certificate event handling failed'),
@@ -58,11 +64,10 @@ export class CertificateWaiter {
   wait(attestationId: string, timeoutMs: number): { promise: Promise<WaitOutcome>; cancel: () => void } {
     let settle: (outcome: WaitOutcome) => void = () => {};
     let timer: NodeJS.Timeout | undefined;
-    let poller: NodeJS.Timeout | undefined;
     const cleanup = () => {
       clearTimeout(timer);
-      clearInterval(poller);
       this.waiting.delete(attestationId);
+      if (this.waiting.size === 0) this.stopPolling();
     };
     const promise = new Promise<WaitOutcome>((resolve) => {
       settle = (outcome) => {
@@ -70,23 +75,45 @@ export class CertificateWaiter {
         resolve(outcome);
       };
     });
-    this.waiting.set(attestationId, (outcome) => settle(outcome));
+    this.waiting.set(attestationId, { settle: (outcome) => settle(outcome), sinceMs: performance.now() });
     timer = setTimeout(() => settle({ kind: 'timeout' }), timeoutMs);
-    poller = setInterval(() => {
-      this.store.getAttestation(attestationId).then(
-        (row) => {
-          if (row?.certificateEvent !== undefined)
-            settle({ kind: 'event', event: decodeCertificateEvent(row.certificateEvent) });
-        },
-        () => {},
-      );
-    }, this.pollMs);
+    this.poller ??= setInterval(() => this.poll(), this.pollMs);
     return { promise, cancel: () => settle({ kind: 'timeout' }) };
+  }
+
+  /** Looks up, in one query, the calls that have waited at least pollMs (their answer may be on another replica). */
+  private poll(): void {
+    if (this.polling) return;
+    const due: string[] = [];
+    const cutoff = performance.now() - this.pollMs;
+    for (const [id, w] of this.waiting) {
+      if (w.sinceMs <= cutoff) due.push(id);
+      if (due.length >= MAX_POLLED_IDS) break;
+    }
+    if (due.length === 0) return;
+    this.polling = true;
+    void this.store
+      .answeredAttestations(due)
+      .then((answered) => {
+        for (const [id, event] of answered)
+          this.waiting.get(id)?.settle({ kind: 'event', event: decodeCertificateEvent(event) });
+      })
+      // A failed lookup (or an undecodable stored event) is tried again at the next poll.
+      .catch(() => {})
+      .finally(() => {
+        this.polling = false;
+      });
+  }
+
+  private stopPolling(): void {
+    clearInterval(this.poller);
+    this.poller = undefined;
   }
 
   async close(): Promise<void> {
     // Calls still waiting answer TIMEOUT now rather than outlive the service.
-    for (const settle of [...this.waiting.values()]) settle({ kind: 'timeout' });
+    for (const w of [...this.waiting.values()]) w.settle({ kind: 'timeout' });
+    this.stopPolling();
     await this.subscription?.close();
     this.subscription = undefined;
   }

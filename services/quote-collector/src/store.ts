@@ -403,6 +403,21 @@ export class QuoteCollectorStore {
     return rowCount > 0;
   }
 
+  /** The outcomes already recorded among `attestationIds` (pending ones are left out), in one query. */
+  async answeredAttestations(attestationIds: readonly string[]): Promise<Map<string, Uint8Array>> {
+    const { rows } = await this.db.query<{ attestation_id: string; certificate_event: Uint8Array }>(
+      `SELECT attestation_id, certificate_event FROM attestations
+       WHERE attestation_id = ANY($1::text[]) AND certificate_event IS NOT NULL`,
+      [[...attestationIds]],
+    );
+    const out = new Map<string, Uint8Array>();
+    for (const r of rows) {
+      const event = optBytes(r.certificate_event);
+      if (event !== undefined) out.set(r.attestation_id, event);
+    }
+    return out;
+  }
+
   async getAttestation(attestationId: string): Promise<AttestationOutcome | undefined> {
     const { rows } = await this.db.query<{ outcome: string; certificate_event: Uint8Array | null }>(
       'SELECT outcome, certificate_event FROM attestations WHERE attestation_id = $1',
