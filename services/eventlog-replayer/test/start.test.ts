@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { InProcessBus } from '@hostgate/bus';
 import { loadHostgateProtos, SERVICE_NAMES } from '@hostgate/protos';
 import { checkHealth, createLogger, loadServiceConfig } from '@hostgate/service-runtime';
-import { isPortFree } from '@hostgate/testkit/ports';
+import { assertAddressConfig, assertStartServesAndStops, firstMethodStatus } from '@hostgate/testkit/service';
 import { configSchema, DEFAULT_ADDRESS, SERVICE_NAME, start } from '../src/index.ts';
 
 const logger = createLogger({
@@ -13,53 +13,29 @@ const logger = createLogger({
   level: 'silent',
   destination: new Writable({ write: (_c, _e, cb) => cb() }),
 });
+const load = (env: Record<string, string>) =>
+  loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, env);
 
 test('default address is 127.0.0.1:50052, overridden by HOSTGATE_EVENTLOG_REPLAYER_ADDRESS', () => {
-  assert.equal(DEFAULT_ADDRESS, '127.0.0.1:50052');
-  assert.equal(loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, {}).address, DEFAULT_ADDRESS);
-  const env = { HOSTGATE_EVENTLOG_REPLAYER_ADDRESS: '127.0.0.1:0' };
-  assert.equal(loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, env).address, '127.0.0.1:0');
+  assertAddressConfig({
+    defaultAddress: DEFAULT_ADDRESS,
+    expected: '127.0.0.1:50052',
+    envVar: 'HOSTGATE_EVENTLOG_REPLAYER_ADDRESS',
+    load,
+  });
 });
 
 test('start serves health SERVING and its API; stop frees the port', async (t) => {
   const bus = new InProcessBus();
   t.after(() => bus.close());
-  const config = loadServiceConfig(
-    { name: SERVICE_NAME, config: configSchema },
-    { HOSTGATE_EVENTLOG_REPLAYER_ADDRESS: '127.0.0.1:0' },
-  );
-  const svc = await start(config, { logger, bus });
-  let stopped = false;
-  t.after(() => (stopped ? undefined : svc.stop()));
-  assert.equal((await checkHealth(svc.address)).status, 'SERVING');
-  assert.equal(
-    (await checkHealth(svc.address, { service: SERVICE_NAMES.eventlogReplayer })).status,
-    'SERVING',
-  );
-  // The API is registered and implemented: an empty Replay request is answered (with refusals), not "unknown service".
-  const protos = loadHostgateProtos();
-  const def = protos.EventlogReplayerService.service;
-  const [method, spec] = Object.entries(def)[0] ?? [];
-  assert.ok(method !== undefined && spec !== undefined);
-  const client = new grpc.Client(svc.address, grpc.credentials.createInsecure());
-  const code = await new Promise<number>((resolve) => {
-    const onDone = (err: grpc.ServiceError | null) => resolve(err?.code ?? grpc.status.OK);
-    if (spec.responseStream) {
-      const call = client.makeServerStreamRequest(
-        spec.path,
-        spec.requestSerialize,
-        spec.responseDeserialize,
-        {},
-      );
-      call.on('error', (e: grpc.ServiceError) => onDone(e));
-      call.on('end', () => onDone(null));
-      call.on('data', () => {});
-    } else client.makeUnaryRequest(spec.path, spec.requestSerialize, spec.responseDeserialize, {}, onDone);
+  await assertStartServesAndStops(t, {
+    start: () => start(load({ HOSTGATE_EVENTLOG_REPLAYER_ADDRESS: '127.0.0.1:0' }), { logger, bus }),
+    checkHealth,
+    serviceName: SERVICE_NAMES.eventlogReplayer,
+    // The API is registered and implemented: an empty Replay request is answered (with refusals), not "unknown service".
+    probe: async (address) => {
+      const def = loadHostgateProtos().EventlogReplayerService.service;
+      assert.equal(await firstMethodStatus(address, def), grpc.status.OK);
+    },
   });
-  client.close();
-  assert.equal(code, grpc.status.OK);
-  const port = Number(svc.address.split(':')[1]);
-  await svc.stop();
-  stopped = true;
-  assert.equal(await isPortFree(port), true);
 });

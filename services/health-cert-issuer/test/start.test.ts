@@ -10,7 +10,7 @@ import {
   loadServiceConfig,
   openEmbeddedPostgres,
 } from '@hostgate/service-runtime';
-import { isPortFree } from '@hostgate/testkit/ports';
+import { assertAddressConfig, assertStartServesAndStops } from '@hostgate/testkit/service';
 import { configSchema, DEFAULT_ADDRESS, SERVICE_NAME, start } from '../src/index.ts';
 
 const logger = createLogger({
@@ -18,12 +18,16 @@ const logger = createLogger({
   level: 'silent',
   destination: new Writable({ write: (_c, _e, cb) => cb() }),
 });
+const load = (env: Record<string, string>) =>
+  loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, env);
 
 test('default address is 127.0.0.1:50054, overridden by HOSTGATE_HEALTH_CERT_ISSUER_ADDRESS', () => {
-  assert.equal(DEFAULT_ADDRESS, '127.0.0.1:50054');
-  assert.equal(loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, {}).address, DEFAULT_ADDRESS);
-  const env = { HOSTGATE_HEALTH_CERT_ISSUER_ADDRESS: '127.0.0.1:0' };
-  assert.equal(loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, env).address, '127.0.0.1:0');
+  assertAddressConfig({
+    defaultAddress: DEFAULT_ADDRESS,
+    expected: '127.0.0.1:50054',
+    envVar: 'HOSTGATE_HEALTH_CERT_ISSUER_ADDRESS',
+    load,
+  });
 });
 
 test('start serves health SERVING and its API; stop frees the port', async (t) => {
@@ -31,28 +35,26 @@ test('start serves health SERVING and its API; stop frees the port', async (t) =
   t.after(() => embedded.close());
   const bus = new InProcessBus();
   t.after(() => bus.close());
-  const config = loadServiceConfig(
-    { name: SERVICE_NAME, config: configSchema },
-    { HOSTGATE_HEALTH_CERT_ISSUER_ADDRESS: '127.0.0.1:0' },
-  );
-  const svc = await start(config, { logger, bus, db: embedded.db('health_cert_issuer') });
-  let stopped = false;
-  t.after(() => (stopped ? undefined : svc.stop()));
-  assert.equal((await checkHealth(svc.address)).status, 'SERVING');
-  assert.equal(
-    (await checkHealth(svc.address, { service: SERVICE_NAMES.healthCertIssuer })).status,
-    'SERVING',
-  );
-  // The API is registered and answers: an unknown host is unhealthy, not an error.
-  const protos = loadHostgateProtos();
-  const client = new protos.HealthCertIssuerService(svc.address, grpc.credentials.createInsecure());
-  const res = await new Promise<CheckHostResponse__Output>((resolve, reject) =>
-    client.CheckHost({ hostId: 'nobody' }, (err, r) => (err || r === undefined ? reject(err) : resolve(r))),
-  );
-  client.close();
-  assert.equal(res.status?.health, 'HOST_HEALTH_UNHEALTHY');
-  const port = Number(svc.address.split(':')[1]);
-  await svc.stop();
-  stopped = true;
-  assert.equal(await isPortFree(port), true);
+  await assertStartServesAndStops(t, {
+    start: () =>
+      start(load({ HOSTGATE_HEALTH_CERT_ISSUER_ADDRESS: '127.0.0.1:0' }), {
+        logger,
+        bus,
+        db: embedded.db('health_cert_issuer'),
+      }),
+    checkHealth,
+    serviceName: SERVICE_NAMES.healthCertIssuer,
+    // The API is registered and answers: an unknown host is unhealthy, not an error.
+    probe: async (address) => {
+      const protos = loadHostgateProtos();
+      const client = new protos.HealthCertIssuerService(address, grpc.credentials.createInsecure());
+      const res = await new Promise<CheckHostResponse__Output>((resolve, reject) =>
+        client.CheckHost({ hostId: 'nobody' }, (err, r) =>
+          err || r === undefined ? reject(err) : resolve(r),
+        ),
+      );
+      client.close();
+      assert.equal(res.status?.health, 'HOST_HEALTH_UNHEALTHY');
+    },
+  });
 });

@@ -10,7 +10,7 @@ import {
   loadServiceConfig,
   openEmbeddedPostgres,
 } from '@hostgate/service-runtime';
-import { isPortFree } from '@hostgate/testkit/ports';
+import { assertAddressConfig, assertStartServesAndStops, firstMethodStatus } from '@hostgate/testkit/service';
 import { configSchema, DEFAULT_ADDRESS, SERVICE_NAME, start } from '../src/index.ts';
 
 const logger = createLogger({
@@ -18,12 +18,16 @@ const logger = createLogger({
   level: 'silent',
   destination: new Writable({ write: (_c, _e, cb) => cb() }),
 });
+const load = (env: Record<string, string>) =>
+  loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, env);
 
 test('default address is 127.0.0.1:50053, overridden by HOSTGATE_POLICY_EVALUATOR_ADDRESS', () => {
-  assert.equal(DEFAULT_ADDRESS, '127.0.0.1:50053');
-  assert.equal(loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, {}).address, DEFAULT_ADDRESS);
-  const env = { HOSTGATE_POLICY_EVALUATOR_ADDRESS: '127.0.0.1:0' };
-  assert.equal(loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, env).address, '127.0.0.1:0');
+  assertAddressConfig({
+    defaultAddress: DEFAULT_ADDRESS,
+    expected: '127.0.0.1:50053',
+    envVar: 'HOSTGATE_POLICY_EVALUATOR_ADDRESS',
+    load,
+  });
 });
 
 test('start serves health SERVING and its API; stop frees the port', async (t) => {
@@ -31,42 +35,19 @@ test('start serves health SERVING and its API; stop frees the port', async (t) =
   t.after(() => embedded.close());
   const bus = new InProcessBus();
   t.after(() => bus.close());
-  const config = loadServiceConfig(
-    { name: SERVICE_NAME, config: configSchema },
-    { HOSTGATE_POLICY_EVALUATOR_ADDRESS: '127.0.0.1:0' },
-  );
-  const svc = await start(config, { logger, bus, db: embedded.db('policy_evaluator') });
-  let stopped = false;
-  t.after(() => (stopped ? undefined : svc.stop()));
-  assert.equal((await checkHealth(svc.address)).status, 'SERVING');
-  assert.equal(
-    (await checkHealth(svc.address, { service: SERVICE_NAMES.policyEvaluator })).status,
-    'SERVING',
-  );
-  // The API is registered and implemented: an empty PublishGoldenSet is refused as malformed, not "unknown service".
-  const protos = loadHostgateProtos();
-  const def = protos.PolicyEvaluatorService.service;
-  const [method, spec] = Object.entries(def)[0] ?? [];
-  assert.ok(method !== undefined && spec !== undefined);
-  const client = new grpc.Client(svc.address, grpc.credentials.createInsecure());
-  const code = await new Promise<number>((resolve) => {
-    const onDone = (err: grpc.ServiceError | null) => resolve(err?.code ?? grpc.status.OK);
-    if (spec.responseStream) {
-      const call = client.makeServerStreamRequest(
-        spec.path,
-        spec.requestSerialize,
-        spec.responseDeserialize,
-        {},
-      );
-      call.on('error', (e: grpc.ServiceError) => onDone(e));
-      call.on('end', () => onDone(null));
-      call.on('data', () => {});
-    } else client.makeUnaryRequest(spec.path, spec.requestSerialize, spec.responseDeserialize, {}, onDone);
+  await assertStartServesAndStops(t, {
+    start: () =>
+      start(load({ HOSTGATE_POLICY_EVALUATOR_ADDRESS: '127.0.0.1:0' }), {
+        logger,
+        bus,
+        db: embedded.db('policy_evaluator'),
+      }),
+    checkHealth,
+    serviceName: SERVICE_NAMES.policyEvaluator,
+    // The API is registered and implemented: an empty PublishGoldenSet is refused as malformed, not "unknown service".
+    probe: async (address) => {
+      const def = loadHostgateProtos().PolicyEvaluatorService.service;
+      assert.equal(await firstMethodStatus(address, def), grpc.status.INVALID_ARGUMENT);
+    },
   });
-  client.close();
-  assert.equal(code, grpc.status.INVALID_ARGUMENT);
-  const port = Number(svc.address.split(':')[1]);
-  await svc.stop();
-  stopped = true;
-  assert.equal(await isPortFree(port), true);
 });

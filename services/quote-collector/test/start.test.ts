@@ -13,7 +13,7 @@ import {
   loadServiceConfig,
   openEmbeddedPostgres,
 } from '@hostgate/service-runtime';
-import { isPortFree } from '@hostgate/testkit/ports';
+import { assertAddressConfig, assertStartServesAndStops } from '@hostgate/testkit/service';
 import { configSchema, DEFAULT_ADDRESS, loadEkRoots, SERVICE_NAME, start } from '../src/index.ts';
 
 const logger = createLogger({
@@ -21,12 +21,16 @@ const logger = createLogger({
   level: 'silent',
   destination: new Writable({ write: (_c, _e, cb) => cb() }),
 });
+const load = (env: Record<string, string>) =>
+  loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, env);
 
 test('default address is 127.0.0.1:50051, overridden by HOSTGATE_QUOTE_COLLECTOR_ADDRESS', () => {
-  assert.equal(DEFAULT_ADDRESS, '127.0.0.1:50051');
-  assert.equal(loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, {}).address, DEFAULT_ADDRESS);
-  const env = { HOSTGATE_QUOTE_COLLECTOR_ADDRESS: '127.0.0.1:0' };
-  assert.equal(loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, env).address, '127.0.0.1:0');
+  assertAddressConfig({
+    defaultAddress: DEFAULT_ADDRESS,
+    expected: '127.0.0.1:50051',
+    envVar: 'HOSTGATE_QUOTE_COLLECTOR_ADDRESS',
+    load,
+  });
 });
 
 test('start serves health SERVING and its API; stop frees the port', async (t) => {
@@ -34,36 +38,33 @@ test('start serves health SERVING and its API; stop frees the port', async (t) =
   t.after(() => embedded.close());
   const bus = new InProcessBus();
   t.after(() => bus.close());
-  const config = loadServiceConfig(
-    { name: SERVICE_NAME, config: configSchema },
-    { HOSTGATE_QUOTE_COLLECTOR_ADDRESS: '127.0.0.1:0' },
-  );
-  const svc = await start(config, { logger, bus, db: embedded.db('quote_collector') });
-  let stopped = false;
-  t.after(() => (stopped ? undefined : svc.stop()));
-  assert.equal((await checkHealth(svc.address)).status, 'SERVING');
-  assert.equal((await checkHealth(svc.address, { service: SERVICE_NAMES.quoteCollector })).status, 'SERVING');
-  // The API is registered and answers: an empty enrollment is refused with reasons, not an error.
-  const protos = loadHostgateProtos();
-  const client = new protos.QuoteCollectorService(svc.address, grpc.credentials.createInsecure());
-  t.after(() => client.close());
-  const res = await new Promise<EnrollResponse__Output>((resolve, reject) =>
-    client.Enroll({}, (err, value) => (err || value === undefined ? reject(err) : resolve(value))),
-  );
-  assert.deepEqual(
-    res.refusals.map((r) => r.code),
-    ['KEY_INVALID', 'KEY_INVALID', 'EK_CERT_INVALID'],
-  );
-  client.close();
-  const port = Number(svc.address.split(':')[1]);
-  await svc.stop();
-  stopped = true;
-  assert.equal(await isPortFree(port), true);
+  await assertStartServesAndStops(t, {
+    start: () =>
+      start(load({ HOSTGATE_QUOTE_COLLECTOR_ADDRESS: '127.0.0.1:0' }), {
+        logger,
+        bus,
+        db: embedded.db('quote_collector'),
+      }),
+    checkHealth,
+    serviceName: SERVICE_NAMES.quoteCollector,
+    // The API is registered and answers: an empty enrollment is refused with reasons, not an error.
+    probe: async (address) => {
+      const protos = loadHostgateProtos();
+      const client = new protos.QuoteCollectorService(address, grpc.credentials.createInsecure());
+      t.after(() => client.close());
+      const res = await new Promise<EnrollResponse__Output>((resolve, reject) =>
+        client.Enroll({}, (err, value) => (err || value === undefined ? reject(err) : resolve(value))),
+      );
+      assert.deepEqual(
+        res.refusals.map((r) => r.code),
+        ['KEY_INVALID', 'KEY_INVALID', 'EK_CERT_INVALID'],
+      );
+      client.close();
+    },
+  });
 });
 
 test('config: a bad PCR list or timeout is refused at load; EK roots must be readable PEM', async (t) => {
-  const load = (env: Record<string, string>) =>
-    loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, env);
   assert.equal(load({}).pcrSelection, 'sha256:0,1,2,3,4,5,6,7');
   assert.equal(
     load({ HOSTGATE_QUOTE_COLLECTOR_PCR_SELECTION: 'sha1:0+sha256:0,7' }).pcrSelection,
