@@ -192,6 +192,26 @@ describe('hostgate agent enroll + attest against swtpm', { skip: swtpmMissing() 
     });
   };
   let lastIssued: Uint8Array | undefined;
+  /** A quote-collector in this process trusting the EK roots in the PEM file `roots`, on database `db`. */
+  const startCollector = (roots: string, db: string) =>
+    start(
+      loadServiceConfig(
+        { name: SERVICE_NAME, config: configSchema },
+        { HOSTGATE_QUOTE_COLLECTOR_ADDRESS: '127.0.0.1:0', HOSTGATE_EK_ROOTS: roots },
+      ),
+      {
+        logger: createLogger({
+          service: SERVICE_NAME,
+          level: 'silent',
+          destination: new Writable({ write: (_c, _e, cb) => cb() }),
+        }),
+        bus,
+        db: embedded.db(db),
+      },
+    );
+  /** `hostgate agent attest` against this swtpm and collector, `flags` after those two. */
+  const attest = (...flags: string[]) =>
+    hostgate(['attest', '--tpm', swtpm.address, '--server', server, ...flags]);
 
   before(async () => {
     swtpm = await startSwtpm({ ekCert: true });
@@ -201,16 +221,7 @@ describe('hostgate agent enroll + attest against swtpm', { skip: swtpmMissing() 
     await writeFile(roots, swtpm.ca!.rootCertPem + swtpm.ca!.issuerCertPem);
     embedded = await openEmbeddedPostgres(undefined);
     bus = new InProcessBus();
-    const config = loadServiceConfig(
-      { name: SERVICE_NAME, config: configSchema },
-      { HOSTGATE_QUOTE_COLLECTOR_ADDRESS: '127.0.0.1:0', HOSTGATE_EK_ROOTS: roots },
-    );
-    const logger = createLogger({
-      service: SERVICE_NAME,
-      level: 'silent',
-      destination: new Writable({ write: (_c, _e, cb) => cb() }),
-    });
-    svc = await start(config, { logger, bus, db: embedded.db('quote_collector') });
+    svc = await startCollector(roots, 'quote_collector');
     server = svc.address;
     await bus.subscribe({
       topic: KAFKA_TOPICS.evidence,
@@ -267,17 +278,7 @@ describe('hostgate agent enroll + attest against swtpm', { skip: swtpmMissing() 
         certificate: { serial: '2a', hostId: e.hostId, der: lastIssued, attestationId: e.attestationId },
       };
     };
-    const attested = await hostgate([
-      'attest',
-      '--tpm',
-      swtpm.address,
-      '--server',
-      server,
-      '--extend-from',
-      logFile,
-      '--out',
-      out,
-    ]);
+    const attested = await attest('--extend-from', logFile, '--out', out);
     assert.equal(attested.code, 0, attested.stderr);
     assert.match(attested.stderr, /extended 4 measurements/);
     const pem = await readFile(out, 'utf8');
@@ -326,18 +327,7 @@ describe('hostgate agent enroll + attest against swtpm', { skip: swtpmMissing() 
     }
 
     // Again with --json: the PCRs already hold the log, nothing is extended twice.
-    const second = await hostgate([
-      'attest',
-      '--tpm',
-      swtpm.address,
-      '--server',
-      server,
-      '--extend-from',
-      logFile,
-      '--out',
-      out,
-      '--json',
-    ]);
+    const second = await attest('--extend-from', logFile, '--out', out, '--json');
     assert.equal(second.code, 0, second.stderr);
     const summary = JSON.parse(second.stdout);
     assert.equal(summary.hostId, hostId);
@@ -355,17 +345,7 @@ describe('hostgate agent enroll + attest against swtpm', { skip: swtpmMissing() 
       },
     });
     const wrongKey = path.join(dir, 'wrong.pem');
-    const mismatch = await hostgate([
-      'attest',
-      '--tpm',
-      swtpm.address,
-      '--server',
-      server,
-      '--eventlog',
-      logFile,
-      '--out',
-      wrongKey,
-    ]);
+    const mismatch = await attest('--eventlog', logFile, '--out', wrongKey);
     assert.equal(mismatch.code, 1);
     assert.match(mismatch.stderr, /CERTIFICATE_KEY_MISMATCH/);
     await assert.rejects(readFile(wrongKey), { code: 'ENOENT' });
@@ -378,32 +358,11 @@ describe('hostgate agent enroll + attest against swtpm', { skip: swtpmMissing() 
         { code: 'SECURE_BOOT_OFF', message: 'Secure Boot is not enabled', details: { event_index: '3' } },
       ],
     });
-    const refused = await hostgate([
-      'attest',
-      '--tpm',
-      swtpm.address,
-      '--server',
-      server,
-      '--eventlog',
-      logFile,
-      '--out',
-      path.join(dir, 'no.pem'),
-    ]);
+    const refused = await attest('--eventlog', logFile, '--out', path.join(dir, 'no.pem'));
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /^NO_POLICY: host class 'default' has no active golden set$/m);
     assert.match(refused.stderr, /^SECURE_BOOT_OFF: Secure Boot is not enabled$/m);
-    const refusedJson = await hostgate([
-      'attest',
-      '--tpm',
-      swtpm.address,
-      '--server',
-      server,
-      '--eventlog',
-      logFile,
-      '--out',
-      path.join(dir, 'no.pem'),
-      '--json',
-    ]);
+    const refusedJson = await attest('--eventlog', logFile, '--out', path.join(dir, 'no.pem'), '--json');
     assert.equal(refusedJson.code, 1);
     const body = JSON.parse(refusedJson.stdout);
     assert.equal(body.refused, true);
@@ -426,17 +385,7 @@ describe('hostgate agent enroll + attest against swtpm', { skip: swtpmMissing() 
     } finally {
       qc.close();
     }
-    const disabled = await hostgate([
-      'attest',
-      '--tpm',
-      swtpm.address,
-      '--server',
-      server,
-      '--eventlog',
-      logFile,
-      '--out',
-      path.join(dir, 'no.pem'),
-    ]);
+    const disabled = await attest('--eventlog', logFile, '--out', path.join(dir, 'no.pem'));
     assert.equal(disabled.code, 1);
     assert.match(disabled.stderr, /^HOST_DISABLED: host ek-[0-9a-f]{32} is disabled by an operator: test$/m);
 
@@ -451,16 +400,7 @@ describe('hostgate agent enroll + attest against swtpm', { skip: swtpmMissing() 
     const chain = path.join(dir, 'chain.pem');
     await writeFile(rootOnly, swtpm.ca!.rootCertPem);
     await writeFile(chain, swtpm.ca!.issuerCertPem);
-    const config = loadServiceConfig(
-      { name: SERVICE_NAME, config: configSchema },
-      { HOSTGATE_QUOTE_COLLECTOR_ADDRESS: '127.0.0.1:0', HOSTGATE_EK_ROOTS: rootOnly },
-    );
-    const logger = createLogger({
-      service: SERVICE_NAME,
-      level: 'silent',
-      destination: new Writable({ write: (_c, _e, cb) => cb() }),
-    });
-    const other = await start(config, { logger, bus, db: embedded.db('quote_collector_root_only') });
+    const other = await startCollector(rootOnly, 'quote_collector_root_only');
     try {
       const refused = await hostgate(['enroll', '--tpm', swtpm.address, '--server', other.address, '--json']);
       assert.equal(refused.code, 1);
