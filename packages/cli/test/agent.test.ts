@@ -68,27 +68,11 @@ test('usage errors exit 2; an unreadable event log exits 1 before touching the T
   assert.equal(r.code, 2);
   r = await hostgate(['enroll', '--tpm', 'swtpm:127.0.0.1:1', '--bogus']);
   assert.equal(r.code, 2);
-  r = await hostgate([
-    'attest',
-    '--tpm',
-    'swtpm:127.0.0.1:1',
-    '--out',
-    'x',
-    '--eventlog',
-    '/nonexistent/log',
-  ]);
+  const missingLog = ['attest', '--tpm', 'swtpm:127.0.0.1:1', '--out', 'x', '--eventlog', '/nonexistent/log'];
+  r = await hostgate(missingLog);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /EVENTLOG_UNREADABLE: cannot read the event log \/nonexistent\/log: ENOENT/);
-  r = await hostgate([
-    'attest',
-    '--tpm',
-    'swtpm:127.0.0.1:1',
-    '--out',
-    'x',
-    '--eventlog',
-    '/nonexistent/log',
-    '--json',
-  ]);
+  r = await hostgate([...missingLog, '--json']);
   assert.equal(r.code, 1);
   assert.equal(JSON.parse(r.stdout).error.code, 'EVENTLOG_UNREADABLE');
   // Without --eventlog (nor --extend-from) the kernel's log is read; here, usually, it cannot be.

@@ -132,6 +132,12 @@ describe('hostgate quote verify on tpm2-tools files (swtpm)', {
     await tool('tpm2_createek', '-G', 'rsa', '-c', 'ek.ctx');
   });
   after(async () => swtpm?.stop());
+  /** `hostgate quote verify` of these four files, `rest` (nonce, PCR list, --json) after them. */
+  const verify = (ak: string, attest: string, signature: string, pcrs: string, ...rest: string[]) =>
+    hostgate(
+      ['verify', '--ak', ak, '--attest', attest, '--signature', signature, '--pcrs', pcrs, ...rest],
+      dir,
+    );
 
   for (const [G, s] of [
     ['rsa2048', 'rsassa'],
@@ -154,117 +160,55 @@ describe('hostgate quote verify on tpm2-tools files (swtpm)', {
         `${G}.pub`,
       );
       await tool('tpm2_readpublic', '-c', `${G}.ctx`, '-f', 'pem', '-o', `${G}.pem`);
-      await tool(
-        'tpm2_quote',
-        '-c',
-        `${G}.ctx`,
-        '-l',
-        'sha256:0,1,2,3',
-        '-q',
-        'c0ffee',
-        '-m',
-        `${G}.msg`,
-        '-s',
-        `${G}.sig`,
-        '-o',
-        `${G}.pcrs`,
-        '-g',
-        'sha256',
-      );
-      await tool(
-        'tpm2_quote',
-        '-c',
-        `${G}.ctx`,
-        '-l',
-        'sha256:0,1,2,3',
-        '-q',
-        'c0ffee',
-        '-m',
-        `${G}-v.msg`,
-        '-s',
-        `${G}-v.sig`,
-        '-o',
-        `${G}.vals`,
-        '-F',
-        'values',
-        '-g',
-        'sha256',
-      );
-      let r = hostgate(
-        [
-          'verify',
-          '--ak',
-          `${G}.pub`,
-          '--attest',
-          `${G}.msg`,
-          '--signature',
-          `${G}.sig`,
-          '--pcrs',
-          `${G}.pcrs`,
-          '--nonce',
+      const quote = (msg: string, sig: string, pcrs: string, ...format: string[]) =>
+        tool(
+          'tpm2_quote',
+          '-c',
+          `${G}.ctx`,
+          '-l',
+          'sha256:0,1,2,3',
+          '-q',
           'c0ffee',
-          '--json',
-        ],
-        dir,
-      );
+          '-m',
+          msg,
+          '-s',
+          sig,
+          '-o',
+          pcrs,
+          ...format,
+          '-g',
+          'sha256',
+        );
+      await quote(`${G}.msg`, `${G}.sig`, `${G}.pcrs`);
+      await quote(`${G}-v.msg`, `${G}-v.sig`, `${G}.vals`, '-F', 'values');
+      let r = verify(`${G}.pub`, `${G}.msg`, `${G}.sig`, `${G}.pcrs`, '--nonce', 'c0ffee', '--json');
       assert.equal(r.status, 0, r.stderr);
       assert.deepEqual(Object.keys(JSON.parse(r.stdout).pcrs.sha256), ['0', '1', '2', '3']);
-      r = hostgate(
-        [
-          'verify',
-          '--ak',
-          `${G}.pem`,
-          '--attest',
-          `${G}-v.msg`,
-          '--signature',
-          `${G}-v.sig`,
-          '--pcrs',
-          `${G}.vals`,
-          '--pcr-list',
-          'sha256:0,1,2,3',
-          '--nonce',
-          'c0ffee',
-        ],
-        dir,
+      r = verify(
+        `${G}.pem`,
+        `${G}-v.msg`,
+        `${G}-v.sig`,
+        `${G}.vals`,
+        '--pcr-list',
+        'sha256:0,1,2,3',
+        '--nonce',
+        'c0ffee',
       );
       assert.equal(r.status, 0, r.stderr);
       await writeFile(path.join(dir, `${G}.bad`), Buffer.alloc(128, 1));
-      r = hostgate(
-        [
-          'verify',
-          '--ak',
-          `${G}.pem`,
-          '--attest',
-          `${G}-v.msg`,
-          '--signature',
-          `${G}-v.sig`,
-          '--pcrs',
-          `${G}.bad`,
-          '--pcr-list',
-          'sha256:0,1,2,3',
-          '--nonce',
-          'c0ffee',
-        ],
-        dir,
+      r = verify(
+        `${G}.pem`,
+        `${G}-v.msg`,
+        `${G}-v.sig`,
+        `${G}.bad`,
+        '--pcr-list',
+        'sha256:0,1,2,3',
+        '--nonce',
+        'c0ffee',
       );
       assert.equal(r.status, 1);
       assert.match(r.stderr, /^hostgate quote: PCR_DIGEST_MISMATCH: /);
-      r = hostgate(
-        [
-          'verify',
-          '--ak',
-          `${G}.pub`,
-          '--attest',
-          `${G}.msg`,
-          '--signature',
-          `${G}-v.sig`,
-          '--pcrs',
-          `${G}.pcrs`,
-          '--nonce',
-          'c0ffee',
-        ],
-        dir,
-      );
+      r = verify(`${G}.pub`, `${G}.msg`, `${G}-v.sig`, `${G}.pcrs`, '--nonce', 'c0ffee');
       assert.equal(r.status, 1);
       assert.match(r.stderr, /SIGNATURE_INVALID/);
     });
