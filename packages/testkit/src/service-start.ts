@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { TestContext } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { isPortFree } from './ports.ts';
 
@@ -16,7 +16,7 @@ export type HealthCheck = (address: string, opts?: { service?: string }) => Prom
  * The address contract of a service: `defaultAddress` is `expected`, it is what an empty
  * environment yields, and `envVar` overrides it.
  */
-export function assertAddressConfig(opts: {
+function assertAddressConfig(opts: {
   defaultAddress: string;
   expected: string;
   envVar: string;
@@ -32,7 +32,7 @@ export function assertAddressConfig(opts: {
  * service's own API `probe`, then stops it and checks its port is free again. The service is
  * stopped by a `t.after` hook too when an assertion fails first.
  */
-export async function assertStartServesAndStops(
+async function assertStartServesAndStops(
   t: TestContext,
   opts: {
     start: () => Promise<StartedService>;
@@ -51,6 +51,34 @@ export async function assertStartServesAndStops(
   await svc.stop();
   stopped = true;
   assert.equal(await isPortFree(port), true);
+}
+
+/**
+ * The two start tests every service has: its address contract (`assertAddressConfig`) and
+ * `assertStartServesAndStops` on a config loaded with `envVar` = 127.0.0.1:0. `start` receives the
+ * test context to open (and `t.after`-close) what the service needs, in that order.
+ */
+export function serviceStartTests<C extends { address: string }>(opts: {
+  defaultAddress: string;
+  expected: string;
+  envVar: string;
+  load: (env: Record<string, string>) => C;
+  start: (t: TestContext, config: C) => Promise<StartedService>;
+  checkHealth: HealthCheck;
+  serviceName: string;
+  probe: (t: TestContext, address: string) => Promise<void>;
+}): void {
+  test(`default address is ${opts.expected}, overridden by ${opts.envVar}`, () => {
+    assertAddressConfig(opts);
+  });
+  test('start serves health SERVING and its API; stop frees the port', async (t) => {
+    await assertStartServesAndStops(t, {
+      start: () => opts.start(t, opts.load({ [opts.envVar]: '127.0.0.1:0' })),
+      checkHealth: opts.checkHealth,
+      serviceName: opts.serviceName,
+      probe: (address) => opts.probe(t, address),
+    });
+  });
 }
 
 /**

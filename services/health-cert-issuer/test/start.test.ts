@@ -1,4 +1,3 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
@@ -10,7 +9,7 @@ import {
   loadServiceConfig,
   openEmbeddedPostgres,
 } from '@hostgate/service-runtime';
-import { assertAddressConfig, assertStartServesAndStops } from '@hostgate/testkit/service';
+import { serviceStartTests } from '@hostgate/testkit/service';
 import { configSchema, DEFAULT_ADDRESS, SERVICE_NAME, start } from '../src/index.ts';
 
 const logger = createLogger({
@@ -18,43 +17,29 @@ const logger = createLogger({
   level: 'silent',
   destination: new Writable({ write: (_c, _e, cb) => cb() }),
 });
-const load = (env: Record<string, string>) =>
-  loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, env);
 
-test('default address is 127.0.0.1:50054, overridden by HOSTGATE_HEALTH_CERT_ISSUER_ADDRESS', () => {
-  assertAddressConfig({
-    defaultAddress: DEFAULT_ADDRESS,
-    expected: '127.0.0.1:50054',
-    envVar: 'HOSTGATE_HEALTH_CERT_ISSUER_ADDRESS',
-    load,
-  });
-});
-
-test('start serves health SERVING and its API; stop frees the port', async (t) => {
-  const embedded = await openEmbeddedPostgres(undefined);
-  t.after(() => embedded.close());
-  const bus = new InProcessBus();
-  t.after(() => bus.close());
-  await assertStartServesAndStops(t, {
-    start: () =>
-      start(load({ HOSTGATE_HEALTH_CERT_ISSUER_ADDRESS: '127.0.0.1:0' }), {
-        logger,
-        bus,
-        db: embedded.db('health_cert_issuer'),
-      }),
-    checkHealth,
-    serviceName: SERVICE_NAMES.healthCertIssuer,
-    // The API is registered and answers: an unknown host is unhealthy, not an error.
-    probe: async (address) => {
-      const protos = loadHostgateProtos();
-      const client = new protos.HealthCertIssuerService(address, grpc.credentials.createInsecure());
-      const res = await new Promise<CheckHostResponse__Output>((resolve, reject) =>
-        client.CheckHost({ hostId: 'nobody' }, (err, r) =>
-          err || r === undefined ? reject(err) : resolve(r),
-        ),
-      );
-      client.close();
-      assert.equal(res.status?.health, 'HOST_HEALTH_UNHEALTHY');
-    },
-  });
+serviceStartTests({
+  defaultAddress: DEFAULT_ADDRESS,
+  expected: '127.0.0.1:50054',
+  envVar: 'HOSTGATE_HEALTH_CERT_ISSUER_ADDRESS',
+  load: (env) => loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, env),
+  start: async (t, config) => {
+    const embedded = await openEmbeddedPostgres(undefined);
+    t.after(() => embedded.close());
+    const bus = new InProcessBus();
+    t.after(() => bus.close());
+    return start(config, { logger, bus, db: embedded.db('health_cert_issuer') });
+  },
+  checkHealth,
+  serviceName: SERVICE_NAMES.healthCertIssuer,
+  // The API is registered and answers: an unknown host is unhealthy, not an error.
+  probe: async (_t, address) => {
+    const protos = loadHostgateProtos();
+    const client = new protos.HealthCertIssuerService(address, grpc.credentials.createInsecure());
+    const res = await new Promise<CheckHostResponse__Output>((resolve, reject) =>
+      client.CheckHost({ hostId: 'nobody' }, (err, r) => (err || r === undefined ? reject(err) : resolve(r))),
+    );
+    client.close();
+    assert.equal(res.status?.health, 'HOST_HEALTH_UNHEALTHY');
+  },
 });

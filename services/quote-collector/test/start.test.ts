@@ -13,7 +13,7 @@ import {
   loadServiceConfig,
   openEmbeddedPostgres,
 } from '@hostgate/service-runtime';
-import { assertAddressConfig, assertStartServesAndStops } from '@hostgate/testkit/service';
+import { serviceStartTests } from '@hostgate/testkit/service';
 import { configSchema, DEFAULT_ADDRESS, loadEkRoots, SERVICE_NAME, start } from '../src/index.ts';
 
 const logger = createLogger({
@@ -24,44 +24,34 @@ const logger = createLogger({
 const load = (env: Record<string, string>) =>
   loadServiceConfig({ name: SERVICE_NAME, config: configSchema }, env);
 
-test('default address is 127.0.0.1:50051, overridden by HOSTGATE_QUOTE_COLLECTOR_ADDRESS', () => {
-  assertAddressConfig({
-    defaultAddress: DEFAULT_ADDRESS,
-    expected: '127.0.0.1:50051',
-    envVar: 'HOSTGATE_QUOTE_COLLECTOR_ADDRESS',
-    load,
-  });
-});
-
-test('start serves health SERVING and its API; stop frees the port', async (t) => {
-  const embedded = await openEmbeddedPostgres(undefined);
-  t.after(() => embedded.close());
-  const bus = new InProcessBus();
-  t.after(() => bus.close());
-  await assertStartServesAndStops(t, {
-    start: () =>
-      start(load({ HOSTGATE_QUOTE_COLLECTOR_ADDRESS: '127.0.0.1:0' }), {
-        logger,
-        bus,
-        db: embedded.db('quote_collector'),
-      }),
-    checkHealth,
-    serviceName: SERVICE_NAMES.quoteCollector,
-    // The API is registered and answers: an empty enrollment is refused with reasons, not an error.
-    probe: async (address) => {
-      const protos = loadHostgateProtos();
-      const client = new protos.QuoteCollectorService(address, grpc.credentials.createInsecure());
-      t.after(() => client.close());
-      const res = await new Promise<EnrollResponse__Output>((resolve, reject) =>
-        client.Enroll({}, (err, value) => (err || value === undefined ? reject(err) : resolve(value))),
-      );
-      assert.deepEqual(
-        res.refusals.map((r) => r.code),
-        ['KEY_INVALID', 'KEY_INVALID', 'EK_CERT_INVALID'],
-      );
-      client.close();
-    },
-  });
+serviceStartTests({
+  defaultAddress: DEFAULT_ADDRESS,
+  expected: '127.0.0.1:50051',
+  envVar: 'HOSTGATE_QUOTE_COLLECTOR_ADDRESS',
+  load,
+  start: async (t, config) => {
+    const embedded = await openEmbeddedPostgres(undefined);
+    t.after(() => embedded.close());
+    const bus = new InProcessBus();
+    t.after(() => bus.close());
+    return start(config, { logger, bus, db: embedded.db('quote_collector') });
+  },
+  checkHealth,
+  serviceName: SERVICE_NAMES.quoteCollector,
+  // The API is registered and answers: an empty enrollment is refused with reasons, not an error.
+  probe: async (t, address) => {
+    const protos = loadHostgateProtos();
+    const client = new protos.QuoteCollectorService(address, grpc.credentials.createInsecure());
+    t.after(() => client.close());
+    const res = await new Promise<EnrollResponse__Output>((resolve, reject) =>
+      client.Enroll({}, (err, value) => (err || value === undefined ? reject(err) : resolve(value))),
+    );
+    assert.deepEqual(
+      res.refusals.map((r) => r.code),
+      ['KEY_INVALID', 'KEY_INVALID', 'EK_CERT_INVALID'],
+    );
+    client.close();
+  },
 });
 
 test('config: a bad PCR list or timeout is refused at load; EK roots must be readable PEM', async (t) => {
