@@ -12,29 +12,12 @@ import {
   type EventLog,
   EventLogError,
   type HashProvider,
+  nobleHash,
   parseEventLog,
   pcrsToJson,
   replay,
 } from '@hostgate/eventlog';
-import { sha1 } from '@noble/hashes/legacy.js';
-import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import { DEFAULT_CORPUS_DIR } from './fuzz-eventlog.ts';
-
-/** The same provider as the package's browser fallback (hash-noble.ts), which the package does not export. */
-const NOBLE: Record<string, () => { update(d: Uint8Array): unknown; digest(): Uint8Array }> = {
-  sha1: sha1.create,
-  sha256: sha256.create,
-  sha384: sha384.create,
-  sha512: sha512.create,
-};
-const nobleHash: HashProvider = {
-  supports: (bank) => NOBLE[bank] !== undefined,
-  digest(bank, ...parts) {
-    const h = NOBLE[bank]!();
-    for (const p of parts) h.update(p);
-    return h.digest();
-  },
-};
 
 interface CorpusFile {
   file: string;
