@@ -59,30 +59,49 @@ export async function openEmbeddedPostgres(
   // int8 always as bigint (PGlite's default switches to number for small values), as in db-postgres.
   const pg = await PGlite.create(dataDir, { parsers: { [INT8_OID]: (v: string) => BigInt(v) } });
   let closed = false;
+  // PGlite has one session shared by every view. Its search path is set (outside any transaction,
+  // so no rollback undoes it) only when the next statement belongs to another schema, and every
+  // statement or transaction runs under one lock so no other view's runs in between. A plain
+  // query then costs one statement instead of BEGIN + SET LOCAL + it + COMMIT.
+  let sessionSchema: string | undefined;
+  let lock: Promise<unknown> = Promise.resolve();
+  const inSchema = <T>(schema: string, fn: () => Promise<T>): Promise<T> => {
+    const run = lock.then(async () => {
+      if (sessionSchema !== schema) {
+        sessionSchema = undefined;
+        await pg.exec(`SET search_path TO "${schema}"`);
+        sessionSchema = schema;
+      }
+      return fn();
+    });
+    lock = run.catch(() => undefined);
+    return run;
+  };
   return {
     dataDir,
     db(schemaName: string): Db {
       const schema = checkSchemaName(schemaName);
       let viewClosed = false;
-      // PGlite has one session shared by every view: the search path is set per transaction
-      // (SET LOCAL) so two services' statements never run under each other's schema.
-      const inSchema = <T>(fn: (tx: MigrationTx) => Promise<T>): Promise<T> => {
-        if (closed || viewClosed)
-          return Promise.reject(
-            new DbError('DB_CLOSED', `database ${dataDir ?? '(memory)'} / ${schema} is closed`),
-          );
-        return pg.transaction(async (tx) => {
-          await tx.query(`SET LOCAL search_path TO "${schema}"`);
-          return fn(wrapTx(tx));
-        });
-      };
+      const isClosed = () =>
+        closed || viewClosed
+          ? Promise.reject(
+              new DbError('DB_CLOSED', `database ${dataDir ?? '(memory)'} / ${schema} is closed`),
+            )
+          : undefined;
+      // Two services' statements never run under each other's schema (see inSchema above).
+      const inTransaction = <T>(fn: (tx: MigrationTx) => Promise<T>): Promise<T> =>
+        isClosed() ?? inSchema(schema, () => pg.transaction((tx) => fn(wrapTx(tx))));
       return {
         kind: 'pglite',
         schema,
-        query: <R>(sql: string, params?: readonly unknown[]) => inSchema((tx) => tx.query<R>(sql, params)),
-        transaction: <T>(fn: (tx: Queryable) => Promise<T>) => inSchema(fn),
+        query: <R>(sql: string, params?: readonly unknown[]) =>
+          isClosed() ??
+          inSchema(schema, async () =>
+            result<R>(await pg.query(sql, params === undefined ? undefined : [...params])),
+          ),
+        transaction: <T>(fn: (tx: Queryable) => Promise<T>) => inTransaction(fn),
         migrate: (migrations: readonly Migration[]) =>
-          inSchema((tx) => applyMigrations(tx, schema, migrations)),
+          inTransaction((tx) => applyMigrations(tx, schema, migrations)),
         close: async () => {
           viewClosed = true;
         },
