@@ -1,5 +1,6 @@
 // The certificate's subject key: the TPM-resident key the verdict carries, checked again here
 // (defence in depth: the collector verified it, but the issuer is the one that signs).
+import type { KeyObject } from 'node:crypto';
 import type { CertifiedKey__Output } from '@hostgate/protos';
 import {
   keyFromTpmPublic,
@@ -15,7 +16,25 @@ import type { Refusal } from './refusal.ts';
 const MAX_PUBLIC_BYTES = 1024;
 const MAX_ATTEST_BYTES = 4096;
 
-export type SubjectKeyResult = { ok: true; spki: Uint8Array } | { ok: false; refusal: Refusal };
+/**
+ * The key as a KeyObject, imported once per verdict and handed to issueHealthCert as it is (an SPKI
+ * would be imported again there); `spki` is its SubjectPublicKeyInfo DER, exported on first read.
+ */
+export type SubjectKeyResult =
+  | { ok: true; key: KeyObject; readonly spki: Uint8Array }
+  | { ok: false; refusal: Refusal };
+
+function accepted(key: KeyObject): SubjectKeyResult {
+  let spki: Uint8Array | undefined;
+  return {
+    ok: true,
+    key,
+    get spki() {
+      spki ??= new Uint8Array(key.export({ type: 'spki', format: 'der' }));
+      return spki;
+    },
+  };
+}
 
 function refuse(
   code: 'CERTIFY_INVALID' | 'SUBJECT_KEY_UNSUITABLE',
@@ -32,7 +51,7 @@ function codeOf(err: unknown): string {
 }
 
 /**
- * SPKI DER of the certified key when it is a fixedTPM, fixedParent, sensitiveDataOrigin, unrestricted sign-only ECC
+ * The certified key (KeyObject and SPKI DER) when it is a fixedTPM, fixedParent, sensitiveDataOrigin, unrestricted sign-only ECC
  * P-256 key whose TPM2_Certify verifies with the AK; otherwise the refusal.
  */
 export function subjectKeyFromVerdict(
@@ -95,8 +114,7 @@ export function subjectKeyFromVerdict(
     );
   }
   try {
-    const spki = keyFromTpmPublic(pub).keyObject.export({ type: 'spki', format: 'der' });
-    return { ok: true, spki: new Uint8Array(spki) };
+    return accepted(keyFromTpmPublic(pub).keyObject);
   } catch (err) {
     return refuse('SUBJECT_KEY_UNSUITABLE', `the certified key is not a usable public key (${codeOf(err)})`);
   }
