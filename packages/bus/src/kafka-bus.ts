@@ -151,7 +151,10 @@ export class KafkaBus implements Bus {
   /** Published, waiting for the produce request in flight to finish. */
   private readonly queued: QueuedRecord[] = [];
   private sending = false;
+  /** Set when close() starts: publish() and subscribe() are refused from then on. */
   private closed = false;
+  /** Set once the subscriptions drained and the producer is closing: nothing more is sent. */
+  private producerClosed = false;
 
   constructor(options: KafkaBusOptions) {
     if (options.brokers.length === 0) throw new BusError('BUS_CONFIG', 'KafkaBus needs at least one broker');
@@ -257,6 +260,20 @@ export class KafkaBus implements Bus {
 
   async publish(topic: string, key: string, value: Uint8Array, headers?: BusHeaders): Promise<void> {
     if (this.closed) throw new BusError('BUS_CLOSED', 'the bus is closed');
+    return this.send(topic, key, value, headers);
+  }
+
+  /**
+   * @internal A subscription's dead-letter write: still accepted while close() drains the
+   * subscriptions (the producer closes only after them), else a last attempt failing during the
+   * drain would be retried until the drain bound and stall the close.
+   */
+  publishDeadLetter(topic: string, key: string, value: Uint8Array, headers: BusHeaders): Promise<void> {
+    return this.send(topic, key, value, headers);
+  }
+
+  private async send(topic: string, key: string, value: Uint8Array, headers?: BusHeaders): Promise<void> {
+    if (this.producerClosed) throw new BusError('BUS_CLOSED', 'the bus is closed');
     // Refused here rather than by the broker: no round trip, and a clear code for the caller.
     if (value.byteLength > this.maxMessageBytes)
       throw new BusError(
@@ -369,9 +386,11 @@ export class KafkaBus implements Bus {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.subscriptions].map((s) => s.close()));
-    // Publishes made before close still go out (the producer retries while the broker is away).
+    // Publishes made before close, and dead letters written while the subscriptions drained,
+    // still go out (the producer retries while the broker is away).
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
     while ((this.sending || this.queued.length > 0) && Date.now() < deadline) await delay(5);
+    this.producerClosed = true;
     await this.producer.close();
     await this.admin.close();
   }
@@ -634,7 +653,7 @@ class KafkaSubscription implements Subscription {
       // Never commit past a message that is neither handled nor dead-lettered.
       for (let attempt = 1; ; attempt++) {
         try {
-          await this.bus.publish(dlqTopicOf(this.options), delivery.key, value, headers);
+          await this.bus.publishDeadLetter(dlqTopicOf(this.options), delivery.key, value, headers);
           break;
         } catch (error) {
           // Larger than this bus or its dead-letter topic allows (written by a bus with a higher
