@@ -40,7 +40,12 @@ interface PreparedAk {
 
 const cacheByObject = new WeakMap<KeyObject, PreparedAk>();
 const cacheByBytes = new Map<string, PreparedAk>();
-const BYTES_CACHE_LIMIT = 64;
+/**
+ * AKs kept imported, evicted oldest first. A verifier serving a fleet sees each host's AK in turn, so
+ * the limit is a fleet size (a few hundred hosts round-robin through 64 entries missed every time,
+ * ≈ 60 µs of import per verification); 1024 imported keys are ~1-2 MB.
+ */
+const BYTES_CACHE_LIMIT = 1024;
 /** Cache keys: one char per byte, decoded natively. */
 const latin1 = new TextDecoder('latin1');
 let lastAk: { bytes: Uint8Array; prepared: PreparedAk } | undefined;
