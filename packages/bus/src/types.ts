@@ -75,6 +75,11 @@ export interface Subscription {
  * redelivers it; consumers make handling idempotent (by attestation id).
  */
 export interface Bus {
+  /**
+   * Resolves once the message is stored. Publishes issued without awaiting in between keep their
+   * call order per topic and key (both implementations queue them in call order), so a caller may
+   * hand several messages over at once and await them together.
+   */
   publish(topic: string, key: string, value: Uint8Array, headers?: BusHeaders): Promise<void>;
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   /** Closes every subscription (draining) and the connections. */
