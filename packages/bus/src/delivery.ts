@@ -1,5 +1,12 @@
 import { runInTraceContext } from './trace.ts';
-import { BusError, type BusHeaders, type BusMessage, DLQ_HEADERS, type SubscribeOptions } from './types.ts';
+import {
+  BusError,
+  type BusHeaders,
+  type BusMessage,
+  DLQ_HEADERS,
+  PoisonMessageError,
+  type SubscribeOptions,
+} from './types.ts';
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
 export const DEFAULT_HANDLER_TIMEOUT_MS = 60_000;
@@ -72,6 +79,8 @@ export async function deliver(
         partition: message.partition,
         offset: message.offset,
       });
+      // Retrying cannot help a poison message: dead-letter it now.
+      if (error instanceof PoisonMessageError) return { kind: 'failed', error, attempts: attempt };
       if (attempt < maxAttempts) await sleep(delay(attempt), signal);
     } finally {
       clearTimeout(timer);

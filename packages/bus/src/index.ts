@@ -8,7 +8,7 @@ export {
 export type { KafkaBusOptions } from './kafka-bus.ts';
 export type { InProcessBusOptions } from './in-process-bus.ts';
 export { murmur2, partitionForKey } from './partition.ts';
-export { BusError, DLQ_HEADERS } from './types.ts';
+export { BusError, DLQ_HEADERS, PoisonMessageError } from './types.ts';
 export type {
   Bus,
   BusCommit,

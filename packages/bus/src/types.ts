@@ -109,3 +109,16 @@ export class BusError extends Error {
     this.code = code;
   }
 }
+
+/**
+ * Thrown by a handler for a message no retry can fix (undecodable, missing ids, keyed wrongly):
+ * the bus stops retrying and dead-letters it at once, with `code` in the dead-letter headers.
+ */
+export class PoisonMessageError extends Error {
+  override readonly name = 'PoisonMessageError';
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import { InProcessBus } from '../src/in-process-bus.ts';
-import { type BusMessage, DLQ_HEADERS } from '../src/types.ts';
+import { type BusMessage, DLQ_HEADERS, PoisonMessageError } from '../src/types.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -152,6 +152,42 @@ describe('InProcessBus', () => {
     assert.equal(d.headers[DLQ_HEADERS.offset], '1');
     assert.equal(d.headers[DLQ_HEADERS.group], 'replayer');
     assert.equal(d.headers['traceparent'], '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+    await sub.close();
+    await dlq.close();
+    await bus.close();
+  });
+
+  test('a PoisonMessageError is dead-lettered on its first attempt, not retried', async () => {
+    const bus = new InProcessBus({ partitions: 1 });
+    const attempts: number[] = [];
+    const failures: unknown[] = [];
+    const sub = await bus.subscribe({
+      topic: 'verdicts',
+      group: 'issuer',
+      maxAttempts: 60,
+      retryDelayMs: () => 1_000,
+      handler: async (m) => {
+        if (dec(m.value) !== 'poison') return;
+        attempts.push(m.attempt);
+        throw new PoisonMessageError('VERDICT_INVALID', 'verdict without attestation id');
+      },
+      onError: (err) => void failures.push(err),
+    });
+    const dead: BusMessage[] = [];
+    const dlq = await bus.subscribe({
+      topic: 'verdicts.dlq',
+      group: 'ops',
+      handler: async (m) => void dead.push(m),
+    });
+    await bus.publish('verdicts', 'host-1', enc('poison'));
+    await until(() => dead.length === 1, 2_000);
+    assert.deepEqual(attempts, [1]);
+    assert.equal(failures.length, 1);
+    const d = dead[0]!;
+    assert.equal(d.headers[DLQ_HEADERS.errorName], 'PoisonMessageError');
+    assert.equal(d.headers[DLQ_HEADERS.errorCode], 'VERDICT_INVALID');
+    assert.equal(d.headers[DLQ_HEADERS.reason], 'verdict without attestation id');
+    assert.equal(d.headers[DLQ_HEADERS.attempts], '1');
     await sub.close();
     await dlq.close();
     await bus.close();

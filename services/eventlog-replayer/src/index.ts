@@ -9,15 +9,14 @@ export {
   type ReplayOutcome,
   replayEventLog,
 } from './replay.ts';
+export { PoisonMessageError } from '@hostgate/bus';
 export {
   CONSUMER_GROUP,
-  deadLetter,
   encodeBounded,
   MAX_MEASUREMENTS_BYTES,
   type EventlogReplayerDeps,
   handleEvidence,
   handlers,
   measurementsFromEvidence,
-  PoisonMessageError,
   start,
 } from './service.ts';

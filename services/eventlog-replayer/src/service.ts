@@ -2,7 +2,7 @@
 // Kafka: Evidence (hostgate.evidence.v1) in, Measurements (hostgate.measurements.v1) out, keyed by
 // host id; a log that does not replay still yields Measurements, carrying the refusals. gRPC: Replay.
 import * as grpc from '@grpc/grpc-js';
-import { type Bus, type BusMessage, DLQ_HEADERS, type Subscription } from '@hostgate/bus';
+import { type Bus, type BusMessage, PoisonMessageError, type Subscription } from '@hostgate/bus';
 import {
   decodeEvidence,
   type Evidence__Output,
@@ -26,37 +26,6 @@ export interface EventlogReplayerDeps {
 
 /** Consumer group of the evidence subscription (one replay per attestation per group). */
 export const CONSUMER_GROUP = 'eventlog-replayer';
-
-/** A message that can never be processed; the bus dead-letters it with this code. */
-export class PoisonMessageError extends Error {
-  override readonly name = 'PoisonMessageError';
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
-}
-
-/** Publishes a poison message to `<topic>.dlq` at once, with the headers the bus itself would add. */
-export async function deadLetter(
-  bus: Bus,
-  message: BusMessage,
-  group: string,
-  err: PoisonMessageError,
-): Promise<void> {
-  await bus.publish(`${message.topic}.dlq`, message.key, message.value, {
-    ...message.headers,
-    [DLQ_HEADERS.reason]: err.message.slice(0, 1024),
-    [DLQ_HEADERS.errorName]: err.name,
-    [DLQ_HEADERS.errorCode]: err.code,
-    [DLQ_HEADERS.attempts]: String(message.attempt),
-    [DLQ_HEADERS.topic]: message.topic,
-    [DLQ_HEADERS.partition]: String(message.partition),
-    [DLQ_HEADERS.offset]: message.offset.toString(),
-    [DLQ_HEADERS.group]: group,
-    [DLQ_HEADERS.failedAt]: new Date().toISOString(),
-  });
-}
 
 /** Evidence → Measurements (same attestation id and host); pure apart from the clock. */
 export function measurementsFromEvidence(evidence: Evidence__Output, now = new Date()): Measurements {
@@ -207,21 +176,13 @@ export async function start(
       topic: KAFKA_TOPICS.evidence,
       group: CONSUMER_GROUP,
       maxAttempts: config.deliveryAttempts,
-      handler: async (message) => {
-        try {
-          await handleEvidence(deps, message);
-        } catch (err) {
-          if (!(err instanceof PoisonMessageError)) throw err;
-          // Retrying cannot help a poison message: dead-letter it now and move on.
-          logger.warn(
-            { err, topic: message.topic, offset: message.offset.toString(), key: message.key },
-            'poison message dead-lettered',
-          );
-          await deadLetter(deps.bus, message, CONSUMER_GROUP, err);
-        }
-      },
+      // A PoisonMessageError is dead-lettered by the bus on its first attempt; anything else is retried.
+      handler: (message) => handleEvidence(deps, message),
       onError: (err, ctx) =>
-        logger.warn({ err, ...ctx, offset: ctx.offset?.toString() }, 'evidence handling failed'),
+        logger.warn(
+          { err, ...ctx, offset: ctx.offset?.toString() },
+          err instanceof PoisonMessageError ? 'poison message dead-lettered' : 'evidence handling failed',
+        ),
     });
   } catch (err) {
     await server.shutdown(0);

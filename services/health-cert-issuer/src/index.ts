@@ -7,6 +7,7 @@ export {
   start,
 } from './service.ts';
 export { migrations } from './migrations.ts';
-export { Issuer, type IssuerOptions, PoisonMessageError } from './issuer.ts';
+export { PoisonMessageError } from '@hostgate/bus';
+export { Issuer, type IssuerOptions } from './issuer.ts';
 export { FleetHub, type FleetCause, type FleetChange, type HostState } from './fleet.ts';
 export { SOC_SOURCE, SOC_TYPES } from './events.ts';

@@ -10,7 +10,7 @@ import {
   MAX_CRL_ENTRIES,
   MAX_VALIDITY_SECONDS,
 } from '@hostgate/health-cert';
-import type { Bus } from '@hostgate/bus';
+import { type Bus, PoisonMessageError } from '@hostgate/bus';
 import {
   decodeVerdict,
   isRefusalCode,
@@ -31,16 +31,6 @@ import type { Refusal } from './refusal.ts';
 import * as store from './store.ts';
 import { createIssuerMetrics, type IssuerMetrics } from './metrics.ts';
 import { subjectKeyFromVerdict } from './subject-key.ts';
-
-/** A message no retry can fix: it goes to the dead-letter topic at once. */
-export class PoisonMessageError extends Error {
-  override readonly name = 'PoisonMessageError';
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
-}
 
 export interface IssuerOptions {
   db: Db;

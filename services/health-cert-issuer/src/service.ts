@@ -2,8 +2,8 @@
 // Consumes hostgate.verdicts.v1; publishes hostgate.certificates.v1 and hostgate.events.v1; serves
 // HealthCertIssuerService (CheckHost, WatchFleet, CA bundle, CRL, certificates, RevokeHost).
 import type * as grpc from '@grpc/grpc-js';
-import { type Bus, type BusMessage, DLQ_HEADERS, type Subscription } from '@hostgate/bus';
-import { deadLetterTopic, KAFKA_TOPICS, loadHostgateProtos, SERVICE_NAMES } from '@hostgate/protos';
+import { type Bus, PoisonMessageError, type Subscription } from '@hostgate/bus';
+import { KAFKA_TOPICS, loadHostgateProtos, SERVICE_NAMES } from '@hostgate/protos';
 import type { HealthCertIssuerServiceHandlers } from '@hostgate/protos';
 import {
   type Db,
@@ -18,7 +18,7 @@ import { SERVICE_NAME } from './config.ts';
 import { FleetHub } from './fleet.ts';
 import { FleetPoller } from './fleet-poller.ts';
 import { grpcHandlers } from './grpc.ts';
-import { Issuer, PoisonMessageError } from './issuer.ts';
+import { Issuer } from './issuer.ts';
 import { migrations } from './migrations.ts';
 
 export interface HealthCertIssuerDeps {
@@ -48,22 +48,6 @@ export function handlers(
     logger: deps.logger,
     auth: { adminToken: deps.adminToken },
     watchers,
-  });
-}
-
-/** Sends a record no retry can fix straight to the dead-letter topic, in the bus's own DLQ layout. */
-async function deadLetter(bus: Bus, message: BusMessage, err: PoisonMessageError): Promise<void> {
-  await bus.publish(deadLetterTopic(KAFKA_TOPICS.verdicts), message.key, message.value, {
-    ...message.headers,
-    [DLQ_HEADERS.reason]: err.message.slice(0, 1024),
-    [DLQ_HEADERS.errorName]: err.name,
-    [DLQ_HEADERS.errorCode]: err.code,
-    [DLQ_HEADERS.attempts]: String(message.attempt),
-    [DLQ_HEADERS.topic]: message.topic,
-    [DLQ_HEADERS.partition]: String(message.partition),
-    [DLQ_HEADERS.offset]: message.offset.toString(),
-    [DLQ_HEADERS.group]: CONSUMER_GROUP,
-    [DLQ_HEADERS.failedAt]: new Date().toISOString(),
   });
 }
 
@@ -112,20 +96,16 @@ export async function start(
       group: CONSUMER_GROUP,
       // An outage delays attestations; it must not dead-letter them after the bus default 1.5 s.
       maxAttempts: config.deliveryAttempts,
-      handler: async (message) => {
-        try {
-          await issuer.handleVerdict(message);
-        } catch (err) {
-          if (!(err instanceof PoisonMessageError)) throw err; // retried by the bus, then dead-lettered
-          logger.warn(
-            { err, key: message.key, offset: message.offset.toString() },
-            'poison verdict dead-lettered',
-          );
-          issuer.metrics.verdict('dead_lettered');
-          await deadLetter(deps.bus, message, err);
+      // A PoisonMessageError is dead-lettered by the bus on its first attempt; anything else is retried.
+      handler: (message) => issuer.handleVerdict(message),
+      onError: (err, context) => {
+        if (!(err instanceof PoisonMessageError)) {
+          logger.warn({ err, ...context }, 'verdict handling failed; retrying');
+          return;
         }
+        logger.warn({ err, ...context }, 'poison verdict dead-lettered');
+        issuer.metrics.verdict('dead_lettered');
       },
-      onError: (err, context) => logger.warn({ err, ...context }, 'verdict handling failed; retrying'),
     });
   } catch (err) {
     await server.shutdown(0);

@@ -8,15 +8,14 @@ export {
   verdictToProto,
 } from './convert.ts';
 export { migrations } from './migrations.ts';
+export { PoisonMessageError } from '@hostgate/bus';
 export {
   CONSUMER_GROUP,
-  deadLetter,
   handleMeasurements,
   handlers,
   MUTATING_METHODS,
   OPERATOR_METADATA,
   type PolicyEvaluatorDeps,
-  PoisonMessageError,
   start,
 } from './service.ts';
 export { DEFAULT_HOST_CLASS, PolicyStore, type StoredGoldenSet, type StoredVerdict } from './store.ts';

@@ -4,7 +4,7 @@
 // host id, one verdict per attestation id. gRPC: the operators' admin API and on-demand Evaluate.
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { type Bus, type BusMessage, DLQ_HEADERS, type Subscription } from '@hostgate/bus';
+import { type Bus, type BusMessage, PoisonMessageError, type Subscription } from '@hostgate/bus';
 import {
   CaptureError,
   capture,
@@ -58,37 +58,6 @@ export interface PolicyEvaluatorDeps {
 export const CONSUMER_GROUP = 'policy-evaluator';
 /** gRPC metadata naming the operator behind an admin call (audit). */
 export { OPERATOR_METADATA };
-
-/** A message that can never be processed; the bus dead-letters it with this code. */
-export class PoisonMessageError extends Error {
-  override readonly name = 'PoisonMessageError';
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
-}
-
-/** Publishes a poison message to `<topic>.dlq` at once, with the headers the bus itself would add. */
-export async function deadLetter(
-  bus: Bus,
-  message: BusMessage,
-  group: string,
-  err: PoisonMessageError,
-): Promise<void> {
-  await bus.publish(`${message.topic}.dlq`, message.key, message.value, {
-    ...message.headers,
-    [DLQ_HEADERS.reason]: err.message.slice(0, 1024),
-    [DLQ_HEADERS.errorName]: err.name,
-    [DLQ_HEADERS.errorCode]: err.code,
-    [DLQ_HEADERS.attempts]: String(message.attempt),
-    [DLQ_HEADERS.topic]: message.topic,
-    [DLQ_HEADERS.partition]: String(message.partition),
-    [DLQ_HEADERS.offset]: message.offset.toString(),
-    [DLQ_HEADERS.group]: group,
-    [DLQ_HEADERS.failedAt]: new Date().toISOString(),
-  });
-}
 
 /** A gRPC status to answer with. */
 class StatusError extends Error {
@@ -481,23 +450,12 @@ export async function start(
       topic: KAFKA_TOPICS.measurements,
       group: CONSUMER_GROUP,
       maxAttempts: config.deliveryAttempts,
-      handler: async (message) => {
-        try {
-          await handleMeasurements(deps, store, message);
-        } catch (err) {
-          if (!(err instanceof PoisonMessageError)) throw err;
-          // Retrying cannot help a poison message: dead-letter it now and move on.
-          logger.warn(
-            { err, topic: message.topic, offset: message.offset.toString(), key: message.key },
-            'poison message dead-lettered',
-          );
-          await deadLetter(deps.bus, message, CONSUMER_GROUP, err);
-        }
-      },
+      // A PoisonMessageError is dead-lettered by the bus on its first attempt; anything else is retried.
+      handler: (message) => handleMeasurements(deps, store, message),
       onError: (err, ctx) =>
         logger.warn(
           { err, topic: ctx.topic, partition: ctx.partition, offset: ctx.offset?.toString() },
-          'measurements handling failed',
+          err instanceof PoisonMessageError ? 'poison message dead-lettered' : 'measurements handling failed',
         ),
     });
   } catch (err) {
