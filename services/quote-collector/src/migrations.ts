@@ -89,4 +89,11 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_host ON audit (host_id, id);`,
   },
+  {
+    id: '0007_nonces_live_per_ak',
+    sql: `
+-- GetChallenge counts an AK's live nonces (the per-AK cap) on every call; without this index that
+-- count read every nonce of every host still in the table (a fleet bench: ~900 rows per call).
+CREATE INDEX nonces_live_ak ON nonces (ak_name, expires_at_ms) WHERE used_at_ms IS NULL;`,
+  },
 ];

@@ -277,6 +277,27 @@ test('an AK holds at most MAX_LIVE_NONCES unused nonces; using or outliving one 
   assert.equal(await collector.challenge(new Uint8Array(1)), 'invalid');
 });
 
+test("counting an AK's live nonces reads that AK's index entries, not every nonce in the table", async (t) => {
+  const { db, close } = await openTestDb('pglite');
+  t.after(close);
+  const collector = newCollector(db, new TestClock());
+  // A fleet's worth of other AKs' nonces, as GetChallenge leaves them.
+  for (let i = 0; i < 2000 / MAX_LIVE_NONCES; i++) {
+    const name = softwareAk('p256').name;
+    for (let j = 0; j < MAX_LIVE_NONCES; j++)
+      assert.equal(typeof (await collector.challenge(name)), 'object');
+  }
+  await db.query('ANALYZE nonces');
+  const { rows } = await db.query<{ 'QUERY PLAN': unknown }>(
+    `EXPLAIN (FORMAT JSON) SELECT count(*) FROM nonces
+     WHERE ak_name = $1 AND used_at_ms IS NULL AND expires_at_ms > $2`,
+    [Buffer.from(softwareAk('p256').name), 0],
+  );
+  const plan = JSON.stringify(rows[0]?.['QUERY PLAN']);
+  assert.match(plan, /nonces_live_ak/, plan);
+  assert.doesNotMatch(plan, /Seq Scan/, plan);
+});
+
 test('countersProblem orders resetCount, then restartCount, then a strictly increasing clock', () => {
   const c = (resetCount: number, restartCount: number, clock: bigint) => ({
     resetCount,
