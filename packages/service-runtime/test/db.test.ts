@@ -201,6 +201,33 @@ test('postgres: replicas migrating at once apply each migration exactly once', {
   assert.deepEqual(applied.flat().sort(), ['0001_hosts', '0002_hosts_seen']);
 });
 
+test('postgres: parameterised statements are prepared once per connection; texts without parameters run as sent', {
+  skip: pgSkip,
+}, async (t) => {
+  const s = await createTestSchema();
+  const db = await openPostgresDb(s.url, s.schema, { maxConnections: 1 });
+  t.after(async () => {
+    await db.close();
+    await s.drop();
+  });
+  await db.migrate(migrations);
+  const text = 'SELECT boots FROM hosts WHERE id = $1';
+  await db.query('INSERT INTO hosts (id, boots) VALUES ($1, $2)', ['a', 7]);
+  for (let i = 0; i < 3; i++) assert.deepEqual((await db.query(text, ['a'])).rows, [{ boots: 7n }]);
+  const prepared = await db.query<{ statement: string; calls: bigint }>(
+    'SELECT statement FROM pg_prepared_statements WHERE statement = $1',
+    [text],
+  );
+  assert.equal(prepared.rowCount, 1);
+  // Two statements in one text (no parameters): cannot be prepared, still runs.
+  await db.transaction(async (tx) => {
+    await tx.exec(
+      "INSERT INTO hosts (id, boots) VALUES ('b', 1); INSERT INTO hosts (id, boots) VALUES ('c', 2);",
+    );
+    assert.equal((await tx.query('SELECT id FROM hosts WHERE boots < $1', [3])).rowCount, 2);
+  });
+});
+
 test('postgres: an unreachable server fails at open, not at first query', async () => {
   // Port 1 on loopback: nothing listens there.
   await assert.rejects(openPostgresDb('postgres://postgres@127.0.0.1:1/test', 'svc'), /ECONNREFUSED|connect/);
