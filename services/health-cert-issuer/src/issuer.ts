@@ -18,7 +18,7 @@ import {
   timestampFromDate,
   type Verdict__Output,
 } from '@hostgate/protos';
-import type { Db, Logger, Queryable } from '@hostgate/service-runtime';
+import type { Db, Logger } from '@hostgate/service-runtime';
 import {
   issuedMessages,
   type OutgoingMessage,
@@ -64,6 +64,19 @@ export interface CurrentCrl {
 const MAX_ID_CHARS = 128;
 const MAX_POLICY_VERSION = 2_147_483_647;
 const EXPIRE_BATCH = 500;
+/** Refusal statements tried when the live certificates keep changing under it (then the bus retries). */
+const MAX_REVOKE_ATTEMPTS = 5;
+/** Hosts whose live certificates the issuer remembers (about 100 bytes each). */
+const MAX_KNOWN_HOSTS = 100_000;
+
+/** A refusal expected other live certificates than those live (`live`, what to expect next). */
+class LiveChanged extends Error {
+  readonly live: string[];
+  constructor(live: string[]) {
+    super('the live certificates of the host were not those expected');
+    this.live = live;
+  }
+}
 
 function serialHex(serial: bigint): string {
   return serial.toString(16);
@@ -156,6 +169,11 @@ export class Issuer {
   readonly metrics: IssuerMetrics;
   private crlCache: { fingerprint: string; crl: CurrentCrl } | undefined;
   private crlBuilding: Promise<CurrentCrl> | undefined;
+  /**
+   * Live certificates each host had when this issuer last wrote it (LRU-bounded): what a refusal
+   * expects to revoke. Only a guess — the store checks it — so other replicas' writes cannot break it.
+   */
+  private readonly liveByHost = new Map<string, Array<{ serial: string; notAfter: Date }>>();
 
   constructor(options: IssuerOptions) {
     this.db = options.db;
@@ -287,38 +305,49 @@ export class Issuer {
       now,
       traceParent,
     );
-    const state = await this.decide(verdict, 'issued', serial, async (tx) => {
-      await store.saveOutbox(tx, verdict.attestationId, messages);
-      await store.insertCertificate(tx, {
-        serial,
-        host_id: verdict.hostId,
-        attestation_id: verdict.attestationId,
-        verdict_id: verdict.verdictId,
-        policy_class: verdict.hostClass,
-        policy_version: verdict.policyVersion,
-        pcr_digest: pcrDigest,
-        der: cert.der,
-        not_before: cert.notBefore,
-        not_after: cert.notAfter,
-        issued_at: now,
-      });
-      const state = await store.putHost(tx, {
-        hostId: verdict.hostId,
-        healthy: true,
-        cause: 'issued',
-        reason: `passed ${verdict.hostClass} v${verdict.policyVersion}`,
-        reasonCode: '',
-        refusals: [],
-        serial,
-        expiresAt: cert.notAfter,
-        policyClass: verdict.hostClass,
-        policyVersion: verdict.policyVersion,
+    const state = await this.record(
+      {
         attestationId: verdict.attestationId,
-        updatedAt: now,
-      });
-      return { state, messages };
-    });
+        hostId: verdict.hostId,
+        verdictId: verdict.verdictId,
+        outcome: 'issued',
+        now,
+        certificate: {
+          serial,
+          host_id: verdict.hostId,
+          attestation_id: verdict.attestationId,
+          verdict_id: verdict.verdictId,
+          policy_class: verdict.hostClass,
+          policy_version: verdict.policyVersion,
+          pcr_digest: pcrDigest,
+          der: cert.der,
+          not_before: cert.notBefore,
+          not_after: cert.notAfter,
+          issued_at: now,
+        },
+        host: {
+          hostId: verdict.hostId,
+          healthy: true,
+          cause: 'issued',
+          reason: `passed ${verdict.hostClass} v${verdict.policyVersion}`,
+          reasonCode: '',
+          refusals: [],
+          serial,
+          expiresAt: cert.notAfter,
+          policyClass: verdict.hostClass,
+          policyVersion: verdict.policyVersion,
+          attestationId: verdict.attestationId,
+          updatedAt: now,
+        },
+        messages,
+      },
+      'issued',
+    );
     if (state !== undefined) {
+      this.rememberLive(verdict.hostId, [
+        ...this.knownLive(verdict.hostId, now),
+        { serial, notAfter: cert.notAfter },
+      ]);
       this.logger.info(
         { hostId: verdict.hostId, attestationId: verdict.attestationId, serial },
         'health certificate issued',
@@ -333,15 +362,30 @@ export class Issuer {
     traceParent: string,
   ): Promise<boolean> {
     const now = this.now();
-    let revoked: RevokedInfo[] = [];
     const codes = [...new Set(refusals.map((r) => r.code))].join(', ');
-    const state = await this.decide(verdict, 'refused', null, async (tx) => {
-      revoked = await store.revokeLive(
-        tx,
-        verdict.hostId,
-        now,
-        `attestation ${verdict.attestationId} refused: ${codes}`,
-      );
+    const reason = `attestation ${verdict.attestationId} refused: ${codes}`;
+    const host: HostState = {
+      hostId: verdict.hostId,
+      healthy: false,
+      cause: 'refused',
+      reason: refusals[0]?.message || `refused: ${codes}`,
+      reasonCode: refusals[0]?.code ?? '',
+      refusals,
+      serial: null,
+      expiresAt: null,
+      policyClass: '',
+      policyVersion: 0,
+      attestationId: verdict.attestationId,
+      updatedAt: now,
+    };
+    // The REFUSED event lists the certificates revoked, and it is stored in the same statement that
+    // revokes them: built from the serials believed live, which the statement checks (see
+    // store.recordVerdict). A wrong belief costs one more statement, built from the live set it returns.
+    let expected = this.knownLive(verdict.hostId, now).map((c) => c.serial);
+    for (let attempt = 1; ; attempt++) {
+      const revoked: RevokedInfo[] = expected
+        .map((serial) => ({ serial, revokedAt: now, reason }))
+        .sort((a, b) => (a.serial < b.serial ? -1 : 1));
       const messages = refusedMessages(
         {
           hostId: verdict.hostId,
@@ -355,69 +399,82 @@ export class Issuer {
         now,
         traceParent,
       );
-      await store.saveOutbox(tx, verdict.attestationId, messages);
-      const state = await store.putHost(tx, {
-        hostId: verdict.hostId,
-        healthy: false,
-        cause: 'refused',
-        reason: refusals[0]?.message || `refused: ${codes}`,
-        reasonCode: refusals[0]?.code ?? '',
-        refusals,
-        serial: null,
-        expiresAt: null,
-        policyClass: '',
-        policyVersion: 0,
-        attestationId: verdict.attestationId,
-        updatedAt: now,
-      });
-      return { state, messages };
-    });
-    if (state !== undefined) {
-      if (revoked.length > 0) this.crlCache = undefined;
-      this.metrics.revoked(revoked.length, 'attestation');
-      this.logger.info(
-        {
-          hostId: verdict.hostId,
-          attestationId: verdict.attestationId,
-          codes,
-          revoked: revoked.map((r) => r.serial),
-        },
-        'attestation refused',
-      );
-    }
-    return state !== undefined;
-  }
-
-  /**
-   * Claims the attestation and applies `apply` (which stores the outgoing messages) in one
-   * transaction, then tells watchers and publishes. When an earlier delivery claimed it, publishes
-   * that delivery's stored messages instead and returns undefined.
-   */
-  private async decide(
-    verdict: Verdict__Output,
-    outcome: 'issued' | 'refused',
-    serial: string | null,
-    apply: (tx: Queryable) => Promise<{ state: HostState; messages: OutgoingMessage[] }>,
-  ): Promise<HostState | undefined> {
-    const now = this.now();
-    const decided = await this.db.transaction(async (tx) => {
-      const claimed = await store.claimAttestation(tx, {
+      const write: store.VerdictWrite = {
         attestationId: verdict.attestationId,
         hostId: verdict.hostId,
         verdictId: verdict.verdictId,
-        outcome,
-        serial,
+        outcome: 'refused',
         now,
-      });
-      return claimed ? apply(tx) : undefined;
-    });
-    if (decided === undefined) {
-      await this.republish(verdict.attestationId);
+        revoke: { reason, expected },
+        host,
+        messages,
+      };
+      let state: HostState | undefined;
+      try {
+        state = await this.record(write, 'refused');
+      } catch (err) {
+        if (!(err instanceof LiveChanged) && !store.isLiveChangedError(err)) throw err;
+        if (attempt >= MAX_REVOKE_ATTEMPTS) {
+          throw new Error(`the live certificates of ${verdict.hostId} kept changing; retried later`, {
+            cause: err,
+          });
+        }
+        expected =
+          err instanceof LiveChanged ? err.live : await store.liveSerials(this.db, verdict.hostId, now);
+        continue;
+      }
+      if (state !== undefined) {
+        this.rememberLive(verdict.hostId, []);
+        if (revoked.length > 0) this.crlCache = undefined;
+        this.metrics.revoked(revoked.length, 'attestation');
+        this.logger.info(
+          {
+            hostId: verdict.hostId,
+            attestationId: verdict.attestationId,
+            codes,
+            revoked: revoked.map((r) => r.serial),
+          },
+          'attestation refused',
+        );
+      }
+      return state !== undefined;
+    }
+  }
+
+  /**
+   * Writes a verdict's outcome in one statement (store.recordVerdict), then tells watchers and
+   * publishes. When an earlier delivery claimed the attestation, publishes that delivery's stored
+   * messages instead and returns undefined. Throws LiveChanged when the refusal's expected live
+   * certificates were not those live (nothing written).
+   */
+  private async record(
+    write: store.VerdictWrite,
+    outcome: 'issued' | 'refused',
+  ): Promise<HostState | undefined> {
+    const result = await store.recordVerdict(this.db, write);
+    if (result.outcome === 'live-changed') throw new LiveChanged(result.live);
+    if (result.outcome === 'redelivered') {
+      await this.republish(write.attestationId);
       return undefined;
     }
-    this.hub.publish({ state: decided.state, cause: outcome });
-    await this.publishAll(decided.messages);
-    return decided.state;
+    this.hub.publish({ state: result.host, cause: outcome });
+    await this.publishAll(write.messages);
+    return result.host;
+  }
+
+  /** What this issuer last saw live for a host (unexpired); empty when it does not know. */
+  private knownLive(hostId: string, now: Date): Array<{ serial: string; notAfter: Date }> {
+    return (this.liveByHost.get(hostId) ?? []).filter((c) => c.notAfter.getTime() > now.getTime());
+  }
+
+  private rememberLive(hostId: string, live: Array<{ serial: string; notAfter: Date }>): void {
+    this.liveByHost.delete(hostId);
+    if (live.length === 0) return;
+    if (this.liveByHost.size >= MAX_KNOWN_HOSTS) {
+      // Oldest first (a Map iterates in insertion order): a forgotten host costs one more statement.
+      this.liveByHost.delete(this.liveByHost.keys().next().value!);
+    }
+    this.liveByHost.set(hostId, live);
   }
 
   private async republish(attestationId: string): Promise<void> {
@@ -470,6 +527,7 @@ export class Issuer {
       { hostId, actor, reason, serials: revoked.map((r) => r.serial) },
       'host revoked by an operator',
     );
+    this.rememberLive(hostId, []);
     if (state !== undefined) this.hub.publish({ state, cause: 'revoked' });
     if (revoked.length > 0) {
       this.crlCache = undefined;

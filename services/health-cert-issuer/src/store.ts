@@ -60,6 +60,16 @@ export async function listHosts(
   return rows.map(hostFromRow);
 }
 
+/** How putHost (and recordVerdict) merge a host's new state into its row. */
+const PUT_HOST_CONFLICT = `ON CONFLICT (host_id) DO UPDATE SET
+       healthy = excluded.healthy, cause = excluded.cause, reason = excluded.reason,
+       reason_code = excluded.reason_code, refusals = excluded.refusals, serial = excluded.serial,
+       expires_at = excluded.expires_at,
+       policy_class = CASE WHEN excluded.healthy THEN excluded.policy_class ELSE hosts.policy_class END,
+       policy_version = CASE WHEN excluded.healthy THEN excluded.policy_version ELSE hosts.policy_version END,
+       attestation_id = CASE WHEN excluded.attestation_id = '' THEN hosts.attestation_id ELSE excluded.attestation_id END,
+       updated_at = excluded.updated_at`;
+
 /**
  * Sets a host's state. A refusal or revocation keeps the class and version the host last passed
  * (HostStatus.policy_class is "the class the host last passed").
@@ -67,14 +77,7 @@ export async function listHosts(
 export async function putHost(db: Queryable, s: HostState): Promise<HostState> {
   const { rows } = await db.query<HostRow>(
     `INSERT INTO hosts (${HOST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12)
-     ON CONFLICT (host_id) DO UPDATE SET
-       healthy = excluded.healthy, cause = excluded.cause, reason = excluded.reason,
-       reason_code = excluded.reason_code, refusals = excluded.refusals, serial = excluded.serial,
-       expires_at = excluded.expires_at,
-       policy_class = CASE WHEN excluded.healthy THEN excluded.policy_class ELSE hosts.policy_class END,
-       policy_version = CASE WHEN excluded.healthy THEN excluded.policy_version ELSE hosts.policy_version END,
-       attestation_id = CASE WHEN excluded.attestation_id = '' THEN hosts.attestation_id ELSE excluded.attestation_id END,
-       updated_at = excluded.updated_at
+     ${PUT_HOST_CONFLICT}
      RETURNING ${HOST_COLUMNS}`,
     [
       s.hostId,
@@ -135,30 +138,6 @@ export interface CertificateRow {
 
 const CERT_COLUMNS =
   'serial, host_id, attestation_id, verdict_id, policy_class, policy_version, pcr_digest, der, not_before, not_after, issued_at, revoked_at, revocation_reason';
-
-export async function insertCertificate(
-  db: Queryable,
-  c: Omit<CertificateRow, 'revoked_at' | 'revocation_reason'>,
-) {
-  await db.query(
-    `INSERT INTO certificates (serial, host_id, attestation_id, verdict_id, policy_class, policy_version,
-       pcr_digest, der, not_before, not_after, issued_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-    [
-      c.serial,
-      c.host_id,
-      c.attestation_id,
-      c.verdict_id,
-      c.policy_class,
-      c.policy_version,
-      c.pcr_digest,
-      c.der,
-      c.not_before,
-      c.not_after,
-      c.issued_at,
-    ],
-  );
-}
 
 /** Revokes every live (unrevoked, unexpired) certificate of a host. */
 export async function revokeLive(
@@ -239,39 +218,154 @@ export async function getCertificateBySerial(
   return rows[0];
 }
 
-/** Claims an attestation; false when another delivery already decided it. */
-export async function claimAttestation(
-  db: Queryable,
-  a: {
-    attestationId: string;
-    hostId: string;
-    verdictId: string;
-    outcome: 'issued' | 'refused';
-    serial: string | null;
-    now: Date;
-  },
-): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `INSERT INTO attestations (attestation_id, host_id, verdict_id, outcome, serial, decided_at)
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (attestation_id) DO NOTHING`,
-    [a.attestationId, a.hostId, a.verdictId, a.outcome, a.serial, a.now],
-  );
-  return rowCount === 1;
+/** What one verdict writes: its claim, the certificate issued or the live ones revoked, the host, the outbox. */
+export interface VerdictWrite {
+  attestationId: string;
+  hostId: string;
+  verdictId: string;
+  outcome: 'issued' | 'refused';
+  now: Date;
+  /** The certificate issued (outcome 'issued'). */
+  certificate?: Omit<CertificateRow, 'revoked_at' | 'revocation_reason'>;
+  /**
+   * Outcome 'refused': revoke every live certificate of the host with this reason. `expected` is
+   * what the caller believes is live (sorted); the messages it built list exactly those serials.
+   */
+  revoke?: { reason: string; expected: readonly string[] };
+  host: HostState;
+  messages: readonly OutgoingMessage[];
 }
 
-export async function saveOutbox(db: Queryable, attestationId: string, messages: readonly OutgoingMessage[]) {
-  if (messages.length === 0) return;
-  // One statement for all of them: a round trip per message costs more than the rows.
-  const params: unknown[] = [attestationId];
-  const rows = messages.map((m, seq) => {
-    params.push(seq, m.topic, m.key, m.value, JSON.stringify(m.headers));
-    const n = params.length;
-    return `($1, $${n - 4}, $${n - 3}, $${n - 2}, $${n - 1}, $${n}::jsonb)`;
-  });
-  await db.query(
-    `INSERT INTO outbox (attestation_id, seq, topic, message_key, value, headers) VALUES ${rows.join(', ')}`,
+export type VerdictWriteResult =
+  /** Written: this delivery claimed the attestation. */
+  | { outcome: 'claimed'; host: HostState }
+  /** An earlier delivery claimed it; nothing was written. */
+  | { outcome: 'redelivered' }
+  /** `revoke.expected` was not what is live (returned, sorted); nothing was written. */
+  | { outcome: 'live-changed'; live: string[] };
+
+/** Raised inside the statement (rolling all of it back) when the revocation did not match `expected`. */
+const LIVE_CHANGED = 'hostgate: live certificates changed during the refusal';
+
+export function isLiveChangedError(err: unknown): boolean {
+  return err instanceof Error && err.message.includes(LIVE_CHANGED);
+}
+
+/**
+ * Writes a verdict in ONE statement (atomic without BEGIN/COMMIT): claims the attestation, and only
+ * when the claim is new, inserts the certificate or revokes the live ones, upserts the host (as
+ * putHost) and stores the messages. Data-modifying CTEs all see the statement's snapshot, so nothing
+ * reads what a sibling wrote: the certificate and messages are built beforehand, and "claimed" is
+ * whether the claim's RETURNING has a row.
+ *
+ * A refusal's messages list the certificates it revokes, which are known only after the UPDATE; the
+ * caller passes the serials it expects instead. The claim happens only when the snapshot's live set
+ * is exactly that (else 'live-changed' with the actual set, to build the messages again). Should the
+ * UPDATE still revoke another set (a concurrent revocation committed after the snapshot), the
+ * statement raises an error, which rolls all of it back; the caller retries.
+ */
+export async function recordVerdict(db: Queryable, w: VerdictWrite): Promise<VerdictWriteResult> {
+  const params: unknown[] = [];
+  const p = (v: unknown, type: string) => {
+    params.push(v);
+    return `$${params.length}::${type}`;
+  };
+  const attestationId = p(w.attestationId, 'text');
+  const hostId = p(w.hostId, 'text');
+  const now = p(w.now, 'timestamptz');
+  const ctes: string[] = [];
+  let gate = '';
+  let liveSelect = 'NULL::text[]';
+  let revokedCheck = 'NULL::int4';
+  if (w.revoke !== undefined) {
+    const expected = p(w.revoke.expected, 'text[]');
+    ctes.push(
+      `live AS (SELECT coalesce(array_agg(serial ORDER BY serial), '{}'::text[]) AS serials FROM certificates
+         WHERE host_id = ${hostId} AND revoked_at IS NULL AND not_after > ${now})`,
+    );
+    // Compared as sets (serials are unique): no collation question between JS and SQL order.
+    const same = (a: string) => `(${a} @> ${expected} AND ${a} <@ ${expected})`;
+    gate = `WHERE ${same('(SELECT serials FROM live)')}`;
+    liveSelect = '(SELECT serials FROM live)';
+    // An error when the claim happened and what it revoked is not `expected`. Not a constant (the
+    // planner would fold one and fail every time): a cast of a text built from what it revoked.
+    revokedCheck = `(SELECT CASE WHEN EXISTS (SELECT 1 FROM claim)
+           AND NOT ${same(`coalesce(array_agg(serial), '{}'::text[])`)}
+         THEN ('${LIVE_CHANGED}: ' || coalesce(string_agg(serial, ','), ''))::int4 END FROM revoked)`;
+  }
+  ctes.push(
+    `claim AS (INSERT INTO attestations (attestation_id, host_id, verdict_id, outcome, serial, decided_at)
+       SELECT ${attestationId}, ${hostId}, ${p(w.verdictId, 'text')}, ${p(w.outcome, 'text')},
+         ${p(w.certificate?.serial ?? null, 'text')}, ${now} ${gate}
+       ON CONFLICT (attestation_id) DO NOTHING RETURNING attestation_id)`,
+  );
+  if (w.revoke !== undefined) {
+    ctes.push(
+      `revoked AS (UPDATE certificates SET revoked_at = ${now}, revocation_reason = ${p(w.revoke.reason, 'text')}
+         WHERE host_id = ${hostId} AND revoked_at IS NULL AND not_after > ${now} AND EXISTS (SELECT 1 FROM claim)
+         RETURNING serial)`,
+    );
+  }
+  const c = w.certificate;
+  if (c !== undefined) {
+    ctes.push(
+      `certificate AS (INSERT INTO certificates (serial, host_id, attestation_id, verdict_id, policy_class,
+         policy_version, pcr_digest, der, not_before, not_after, issued_at)
+       SELECT ${p(c.serial, 'text')}, ${p(c.host_id, 'text')}, claim.attestation_id, ${p(c.verdict_id, 'text')},
+         ${p(c.policy_class, 'text')}, ${p(c.policy_version, 'int4')}, ${p(c.pcr_digest, 'bytea')},
+         ${p(c.der, 'bytea')}, ${p(c.not_before, 'timestamptz')}, ${p(c.not_after, 'timestamptz')},
+         ${p(c.issued_at, 'timestamptz')}
+       FROM claim)`,
+    );
+  }
+  if (w.messages.length > 0) {
+    const rows = w.messages.map(
+      (m, seq) =>
+        `(${p(seq, 'int4')}, ${p(m.topic, 'text')}, ${p(m.key, 'text')}, ${p(m.value, 'bytea')}, ${p(JSON.stringify(m.headers), 'jsonb')})`,
+    );
+    ctes.push(
+      `messages AS (INSERT INTO outbox (attestation_id, seq, topic, message_key, value, headers)
+       SELECT claim.attestation_id, m.seq, m.topic, m.message_key, m.value, m.headers
+       FROM claim, (VALUES ${rows.join(', ')}) AS m (seq, topic, message_key, value, headers))`,
+    );
+  }
+  const s = w.host;
+  ctes.push(
+    `host AS (INSERT INTO hosts (${HOST_COLUMNS})
+       SELECT ${p(s.hostId, 'text')}, ${p(s.healthy, 'bool')}, ${p(s.cause, 'text')}, ${p(s.reason, 'text')},
+         ${p(s.reasonCode, 'text')}, ${p(JSON.stringify(s.refusals), 'jsonb')}, ${p(s.serial, 'text')},
+         ${p(s.expiresAt, 'timestamptz')}, ${p(s.policyClass, 'text')}, ${p(s.policyVersion, 'int4')},
+         ${p(s.attestationId, 'text')}, ${p(s.updatedAt, 'timestamptz')}
+       FROM claim
+       ${PUT_HOST_CONFLICT}
+       RETURNING ${HOST_COLUMNS})`,
+  );
+  const { rows } = await db.query<HostRow & { live: string[] | null; revoked_check: number | null }>(
+    `WITH ${ctes.join(',\n')}
+     SELECT ${liveSelect} AS live, ${revokedCheck} AS revoked_check, host.*
+     FROM (SELECT 1) AS one LEFT JOIN host ON true`,
     params,
   );
+  const row = rows[0]!;
+  if (row.host_id !== null) return { outcome: 'claimed', host: hostFromRow(row) };
+  if (row.live !== null && w.revoke !== undefined && !sameSerials(row.live, w.revoke.expected)) {
+    return { outcome: 'live-changed', live: [...row.live] };
+  }
+  return { outcome: 'redelivered' };
+}
+
+function sameSerials(a: readonly string[], b: readonly string[]): boolean {
+  const set = new Set(a);
+  return set.size === new Set(b).size && b.every((s) => set.has(s));
+}
+
+/** Live (unrevoked, unexpired) certificate serials of a host, sorted. */
+export async function liveSerials(db: Queryable, hostId: string, now: Date): Promise<string[]> {
+  const { rows } = await db.query<{ serial: string }>(
+    'SELECT serial FROM certificates WHERE host_id = $1 AND revoked_at IS NULL AND not_after > $2 ORDER BY serial',
+    [hostId, now],
+  );
+  return rows.map((r) => r.serial);
 }
 
 export async function loadOutbox(db: Queryable, attestationId: string): Promise<OutgoingMessage[]> {

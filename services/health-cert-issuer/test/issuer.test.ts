@@ -317,14 +317,15 @@ test('a store outage delays a verdict instead of dead-lettering it', async (t) =
   // More failures than the bus default of 5 deliveries: only deliveryAttempts keeps the verdict alive.
   let failures = 6;
   const h = await startHarness(t, {
+    // The statement that writes a verdict (store.recordVerdict) fails while the store is "down".
     wrapDb: (db) =>
       Object.assign(Object.create(db) as typeof db, {
-        transaction: <T>(fn: (tx: Parameters<Parameters<typeof db.transaction>[0]>[0]) => Promise<T>) => {
-          if (failures > 0) {
+        query: (sql: string, params?: readonly unknown[]) => {
+          if (failures > 0 && sql.includes('INSERT INTO attestations')) {
             failures--;
             return Promise.reject(new Error('connection refused (injected)'));
           }
-          return db.transaction(fn);
+          return db.query(sql, params);
         },
       }),
   });
