@@ -214,14 +214,14 @@ test('postgres: parameterised statements are prepared once per connection; texts
   const text = 'SELECT boots FROM hosts WHERE id = $1';
   await db.query('INSERT INTO hosts (id, boots) VALUES ($1, $2)', ['a', 7]);
   for (let i = 0; i < 3; i++) assert.deepEqual((await db.query(text, ['a'])).rows, [{ boots: 7n }]);
-  const prepared = await db.query<{ statement: string; calls: bigint }>(
+  const prepared = await db.query<{ statement: string }>(
     'SELECT statement FROM pg_prepared_statements WHERE statement = $1',
     [text],
   );
   assert.equal(prepared.rowCount, 1);
   // Two statements in one text (no parameters): cannot be prepared, still runs.
   await db.transaction(async (tx) => {
-    await tx.exec(
+    await tx.query(
       "INSERT INTO hosts (id, boots) VALUES ('b', 1); INSERT INTO hosts (id, boots) VALUES ('c', 2);",
     );
     assert.equal((await tx.query('SELECT id FROM hosts WHERE boots < $1', [3])).rowCount, 2);
