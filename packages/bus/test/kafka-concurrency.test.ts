@@ -353,4 +353,52 @@ describe('KafkaBus handlerConcurrency on a real broker', { skip, timeout: 120_00
       `# poison on p${poisonPartition}: ${sameBeforeLast} of ${same} other messages there finished before its last attempt; dead-lettered ${deadAt - lastAttemptAt} ms after it`,
     );
   });
+
+  test('commitIntervalMs: a few commits per partition instead of one per message; a draining close commits everything handled', {
+    timeout: 60_000,
+  }, async () => {
+    const topic = 'interval';
+    const ids = await produce(newBus('interval-producer'), topic);
+    const ends = await endOffsets(kafka.bootstrap, topic);
+    const bus = new KafkaBus({
+      brokers: [kafka.bootstrap],
+      clientId: 'interval',
+      createTopics: { partitions: PARTITIONS, replicationFactor: 1 },
+      sessionTimeoutMs: 6000,
+      heartbeatIntervalMs: 500,
+      handlerConcurrency: CONCURRENCY,
+      commitIntervalMs: 400,
+    });
+    buses.push(bus);
+    const handled = new Set<string>();
+    let commits = 0;
+    const sub = await bus.subscribe({
+      topic,
+      group: 'interval',
+      handler: async (m) => {
+        handled.add((JSON.parse(dec.decode(m.value)) as Body).id);
+        // Spread the work over a couple of seconds so several intervals pass.
+        await delay(10);
+      },
+      onCommit: () => {
+        commits++;
+      },
+    });
+    const started = Date.now();
+    await until('every message handled', () => handled.size === ids.length);
+    const elapsed = Date.now() - started;
+    await sub.close();
+    // At most one commit per partition per interval while it ran, plus the close's: never one per message.
+    const bound = PARTITIONS * (Math.ceil(elapsed / 400) + 2);
+    assert.ok(
+      commits <= bound,
+      `${commits} commits for ${ids.length} messages in ${elapsed} ms (bound ${bound})`,
+    );
+    assert.deepEqual(
+      await committedOffsets(kafka.bootstrap, 'interval', topic),
+      ends,
+      'the close committed what was handled',
+    );
+    console.log(`# commitIntervalMs 400: ${commits} commits for ${ids.length} messages in ${elapsed} ms`);
+  });
 });
