@@ -182,7 +182,14 @@ function checkSubjectKey(key: KeyObject, offset: number): void {
   throw new HealthCertError('SUBJECT_KEY_UNSUPPORTED', `key type ${type}`, offset);
 }
 
+/** SPKIs of public KeyObjects already checked: a caller that keeps a host's KeyObject pays the export once. */
+const checkedSpki = new WeakMap<KeyObject, Uint8Array>();
+
 function subjectKeyFromArgument(input: Uint8Array | KeyObject): { key: KeyObject; spki: Uint8Array } {
+  if (!(input instanceof Uint8Array) && input !== null && typeof input === 'object') {
+    const spki = checkedSpki.get(input);
+    if (spki !== undefined) return { key: input, spki };
+  }
   let key: KeyObject;
   try {
     if (input instanceof Uint8Array) {
@@ -200,7 +207,9 @@ function subjectKeyFromArgument(input: Uint8Array | KeyObject): { key: KeyObject
     throw new HealthCertError('SUBJECT_KEY_INVALID', 'subjectPublicKey is not a public key', 0, { cause });
   }
   checkSubjectKey(key, 0);
-  return { key, spki: new Uint8Array(key.export({ type: 'spki', format: 'der' })) };
+  const spki = new Uint8Array(key.export({ type: 'spki', format: 'der' }));
+  if (key === input) checkedSpki.set(key, spki);
+  return { key, spki };
 }
 
 export function encodeHealthExtension(attestation: HealthAttestation): Uint8Array {

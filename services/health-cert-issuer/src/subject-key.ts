@@ -36,6 +36,25 @@ function accepted(key: KeyObject): SubjectKeyResult {
   };
 }
 
+/**
+ * Imported subject keys by their TPMT_PUBLIC bytes. A host's TPM-resident key is the same on every
+ * attestation, and importing it (JWK -> KeyObject) was ~10 % of the issuer's CPU per verdict; the
+ * same KeyObject also lets issueHealthCert reuse its SPKI. Checks above still run every time.
+ */
+const imported = new Map<string, KeyObject>();
+const MAX_IMPORTED = 4096;
+
+function importedKey(keyPublic: Uint8Array, pub: TpmPublic): KeyObject {
+  const id = Buffer.from(keyPublic.buffer, keyPublic.byteOffset, keyPublic.byteLength).toString('base64');
+  let key = imported.get(id);
+  if (key === undefined) {
+    key = keyFromTpmPublic(pub).keyObject;
+    if (imported.size >= MAX_IMPORTED) imported.delete(imported.keys().next().value as string);
+    imported.set(id, key);
+  }
+  return key;
+}
+
 function refuse(
   code: 'CERTIFY_INVALID' | 'SUBJECT_KEY_UNSUITABLE',
   message: string,
@@ -114,7 +133,7 @@ export function subjectKeyFromVerdict(
     );
   }
   try {
-    return accepted(keyFromTpmPublic(pub).keyObject);
+    return accepted(importedKey(certified.keyPublic, pub));
   } catch (err) {
     return refuse('SUBJECT_KEY_UNSUITABLE', `the certified key is not a usable public key (${codeOf(err)})`);
   }

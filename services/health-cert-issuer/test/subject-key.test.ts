@@ -34,6 +34,20 @@ test('a fixedTPM sign-only P-256 key certified by the AK: its SPKI', () => {
   assert.ok(subjectKeyFromVerdict(certified(rsaAk, subject), rsaAk.publicBytes).ok);
 });
 
+test("a host's key is imported once: later verdicts with the same key get the same KeyObject, and still every check", () => {
+  const ak = softwareAk('p256');
+  const subject = softwareAk('p256', { attributes: SUBJECT_ATTRIBUTES });
+  const first = subjectKeyFromVerdict(certified(ak, subject), ak.publicBytes);
+  const second = subjectKeyFromVerdict(certified(ak, subject), ak.publicBytes);
+  assert.ok(first.ok && second.ok);
+  assert.equal(second.key, first.key);
+  assert.deepEqual(Buffer.from(second.spki), subject.publicKey.export({ type: 'spki', format: 'der' }));
+  // The cache never skips the certify check: another AK's Certify of the same key is refused.
+  const other = softwareAk('p256');
+  const forged = subjectKeyFromVerdict(certified(other, subject), ak.publicBytes);
+  assert.equal(forged.ok, false);
+});
+
 test('every unsuitable key is refused SUBJECT_KEY_UNSUITABLE naming what is wrong', () => {
   const ak = softwareAk('p256');
   const cases: Array<[string, SoftwareAk, RegExp]> = [
