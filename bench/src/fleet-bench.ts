@@ -7,6 +7,7 @@
 //       [--concurrency 64] [--deploy processes|in-process] [--bus kafka|in-process]
 //       [--eventlog FILE (a real boot log, e.g. from ../shared/corpus)] [--hops] [--json]
 //       [--service-node-options='--cpu-prof --cpu-prof-dir=DIR' (NODE_OPTIONS of each service process)]
+//       [--broker-jvm server|test (default server: the broker's full JIT; test = C1 as the tests run it)]
 //
 // With DATABASE_URL the services use a fresh database on that server (dropped afterwards);
 // without it each service uses PGlite in a temporary folder.
@@ -62,6 +63,8 @@ export interface FleetBenchOptions {
   hops?: boolean;
   /** NODE_OPTIONS for each service process (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile them); processes only. */
   serviceNodeOptions?: string;
+  /** The broker's JVM: 'server' (default: full JIT, as Kafka runs in production) or 'test' (C1, as the tests run it). */
+  brokerJvm?: 'server' | 'test';
   /** Progress lines go here (stderr by default). */
   log?: (line: string) => void;
 }
@@ -238,7 +241,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
   try {
     if (opts.bus === 'kafka') {
       log('starting Kafka…');
-      kafka = await startKafka();
+      kafka = await startKafka({ jvm: opts.brokerJvm ?? 'server' });
     }
     const root = await createSoftwareEkRoot(dir);
     log(`starting the four services (${opts.deploy}, ${opts.bus} bus)…`);
@@ -494,6 +497,7 @@ function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
       eventlog: { type: 'string' },
       hops: { type: 'boolean', default: false },
       'service-node-options': { type: 'string' },
+      'broker-jvm': { type: 'string', default: 'server' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -511,6 +515,8 @@ function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
   if (values.deploy !== 'processes' && values.deploy !== 'in-process')
     throw new Error('--deploy processes|in-process');
   if (values.bus !== 'kafka' && values.bus !== 'in-process') throw new Error('--bus kafka|in-process');
+  if (values['broker-jvm'] !== 'server' && values['broker-jvm'] !== 'test')
+    throw new Error('--broker-jvm server|test');
   if (values.deploy === 'processes' && values.bus === 'in-process')
     throw new Error('separate processes need the Kafka bus (--bus kafka)');
   return {
@@ -524,6 +530,7 @@ function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
     concurrency: int('concurrency', values.concurrency, 1, 10_000),
     deploy: values.deploy,
     bus: values.bus,
+    brokerJvm: values['broker-jvm'],
     json: values.json,
   };
 }
