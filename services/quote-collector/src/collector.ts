@@ -97,6 +97,68 @@ export interface CollectorOptions {
   pcrSelection: readonly PcrSelection[];
   /** Epoch milliseconds; injected by tests. */
   now?: () => number;
+  /** Trusted AKs remembered for the one-statement Attest (default AK_CACHE_SIZE; 0: never). */
+  akCacheSize?: number;
+}
+
+/** AKs remembered per replica: a few hundred bytes each, so the default holds a large fleet in a few MB. */
+export const AK_CACHE_SIZE = 10_000;
+
+/**
+ * What verifying a quote and a certify needs from the host that trusts an AK. The AK's public area
+ * never changes for its name (the name is its hash); the host binding and state can, so the store
+ * re-checks them in the statement that uses an entry.
+ */
+interface TrustedAk {
+  hostId: string;
+  akName: Uint8Array;
+  akPublic: Uint8Array;
+}
+
+/** A bounded map akName → TrustedAk, least recently used out first. */
+class AkCache {
+  private readonly max: number;
+  private readonly entries = new Map<string, TrustedAk>();
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  private static key(akName: Uint8Array): string {
+    return Buffer.from(akName.buffer, akName.byteOffset, akName.byteLength).toString('latin1');
+  }
+
+  get(akName: Uint8Array): TrustedAk | undefined {
+    const key = AkCache.key(akName);
+    const hit = this.entries.get(key);
+    if (hit !== undefined) {
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+    }
+    return hit;
+  }
+
+  set(ak: TrustedAk): void {
+    if (this.max <= 0) return;
+    const key = AkCache.key(ak.akName);
+    this.entries.delete(key);
+    this.entries.set(key, ak);
+    if (this.entries.size > this.max) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done !== true) this.entries.delete(oldest.value);
+    }
+  }
+
+  delete(akName: Uint8Array): void {
+    this.entries.delete(AkCache.key(akName));
+  }
+}
+
+/** The quote and certify checks of one request against one AK public (they depend on nothing else). */
+interface Verified {
+  akPublic: Uint8Array;
+  refusals: CollectorRefusal[];
+  quoteInfo: { facts: ReturnType<typeof verifyQuote>; proto: QuoteInfo } | undefined;
 }
 
 export interface EnrollResult {
@@ -159,6 +221,21 @@ function subjectKeyProblems(key: TpmPublic): string[] {
   return problems;
 }
 
+/** What the store keeps of an accepted quote's TPMS_CLOCK_INFO. */
+function countersOf(quoteInfo: NonNullable<Verified['quoteInfo']>): CountersRecord {
+  return {
+    resetCount: quoteInfo.facts.resetCount,
+    restartCount: quoteInfo.facts.restartCount,
+    clock: quoteInfo.facts.clock,
+    safe: quoteInfo.facts.safe,
+    firmwareVersion: quoteInfo.facts.firmwareVersion,
+    quoteInfoJson: JSON.stringify({
+      pcrDigest: hex(quoteInfo.proto.pcrDigest as Uint8Array),
+      pcrSelection: quoteInfo.proto.pcrSelection,
+    }),
+  };
+}
+
 /** Orders TPMS_CLOCK_INFO: resetCount, then restartCount within a reset, then clock within both. */
 export function countersProblem(
   previous: CountersRecord | undefined,
@@ -180,11 +257,13 @@ export class QuoteCollector {
   readonly store: QuoteCollectorStore;
   private readonly opts: CollectorOptions;
   private readonly now: () => number;
+  private readonly akCache: AkCache;
 
   constructor(opts: CollectorOptions) {
     this.opts = opts;
     this.store = opts.store;
     this.now = opts.now ?? Date.now;
+    this.akCache = new AkCache(opts.akCacheSize ?? AK_CACHE_SIZE);
   }
 
   get requiredSelection(): readonly PcrSelection[] {
@@ -473,10 +552,42 @@ export class QuoteCollector {
       tooLarge.push(refusal('EVIDENCE_TOO_LARGE', `AK name of ${akName.length} bytes`));
     if (tooLarge.length > 0) return { kind: 'refused', hostId: '', refusals: tooLarge };
 
+    // A remembered AK (a previous attestation found it trusted by an ACTIVE host): quote and certify
+    // are verified first, then one statement consumes the nonce, re-checks that the host is still
+    // ACTIVE and still trusts this AK, and records everything. What that statement cannot take (a
+    // stale entry, an unusable nonce), and any evidence that fails verification, goes the precise
+    // way below, which consumes the nonce first and gives every refusal exactly as it always did.
+    const nowMs = this.now();
+    let verified: Verified | undefined;
+    const known = akName.length > 0 && nonce.length === NONCE_BYTES ? this.akCache.get(akName) : undefined;
+    if (known !== undefined) {
+      verified = this.verify(known, nonce, req);
+      if (verified.refusals.length === 0 && verified.quoteInfo !== undefined) {
+        const counters = countersOf(verified.quoteInfo);
+        const attestationId = randomUUID();
+        const r = await this.store.consumeNonceAndAdvance(known, nonce, counters, nowMs, attestationId);
+        if (r.kind === 'accepted')
+          return this.accepted(
+            r.host,
+            known.akPublic,
+            verified.quoteInfo,
+            { attestationId, nowMs, nonce, eventLog },
+            req,
+          );
+        if (r.kind === 'counters-backwards')
+          return {
+            kind: 'refused',
+            hostId: known.hostId,
+            refusals: [await this.countersBackwards(known.hostId, counters)],
+          };
+        // Nothing changed: the precise path says why (and refreshes the entry if it still holds).
+        this.akCache.delete(akName);
+      }
+    }
+
     // The AK: trusted (activated) for a host, enrolled but never activated, or unknown.
     // The nonce is single use: consumed in the same statement that finds an ACTIVE host, before
     // anything else can fail. A wrong-sized nonce matches nothing and is reported unknown.
-    const nowMs = this.now();
     const found =
       akName.length === 0
         ? undefined
@@ -486,6 +597,9 @@ export class QuoteCollector {
             nowMs,
           );
     const host = found?.host;
+    if (host?.state === 'ACTIVE' && host.akPublic !== undefined && host.akName !== undefined)
+      this.akCache.set({ hostId: host.hostId, akName: host.akName, akPublic: host.akPublic });
+    else if (akName.length > 0) this.akCache.delete(akName);
     if (host === undefined || host.akPublic === undefined) {
       const pending = akName.length === 0 ? undefined : await this.store.enrollmentByAkName(akName);
       if (pending !== undefined && pending.activatedAtMs === undefined) {
@@ -556,37 +670,56 @@ export class QuoteCollector {
         ]);
     }
 
-    const refusals: CollectorRefusal[] = [];
-    const quoteInfo = this.checkQuote(host, nonce, req, refusals);
-    this.checkCertifiedKey(host, nonce, key, refusals);
-    if (refusals.length > 0 || quoteInfo === undefined) return refused(refusals);
+    // The checks depend only on the AK's public area (and the request): done above if it was known.
+    const checked =
+      verified !== undefined && Buffer.from(verified.akPublic).equals(host.akPublic)
+        ? verified
+        : this.verify(
+            { hostId: host.hostId, akName: host.akName ?? akName, akPublic: host.akPublic },
+            nonce,
+            req,
+          );
+    const quoteInfo = checked.quoteInfo;
+    if (checked.refusals.length > 0 || quoteInfo === undefined) return refused(checked.refusals);
 
-    const counters: CountersRecord = {
-      resetCount: quoteInfo.facts.resetCount,
-      restartCount: quoteInfo.facts.restartCount,
-      clock: quoteInfo.facts.clock,
-      safe: quoteInfo.facts.safe,
-      firmwareVersion: quoteInfo.facts.firmwareVersion,
-      quoteInfoJson: JSON.stringify({
-        pcrDigest: hex(quoteInfo.proto.pcrDigest as Uint8Array),
-        pcrSelection: quoteInfo.proto.pcrSelection,
-      }),
-    };
+    const counters = countersOf(quoteInfo);
     const attestationId = randomUUID();
-    if (!(await this.store.advanceCounters(host.hostId, counters, nowMs, attestationId))) {
-      // The store decided (atomically); the previous values only explain the refusal.
-      const previous = await this.store.getCounters(host.hostId);
-      const why =
-        countersProblem(previous, counters) ??
-        `clock ${counters.clock} / resetCount ${counters.resetCount} / restartCount ${counters.restartCount} is not ahead of a concurrent quote`;
-      return refused([
-        refusal(
-          'COUNTERS_BACKWARDS',
-          `the TPM's counters moved backwards since the last accepted quote: ${why} (replayed or forged quote, or a TPM that was cleared)`,
-        ),
-      ]);
-    }
+    if (!(await this.store.advanceCounters(host.hostId, counters, nowMs, attestationId)))
+      return refused([await this.countersBackwards(host.hostId, counters)]);
+    return this.accepted(host, host.akPublic, quoteInfo, { attestationId, nowMs, nonce, eventLog }, req);
+  }
 
+  /** Quote and certify checked against `ak` (every refusal of both is reported). */
+  private verify(ak: TrustedAk, nonce: Uint8Array, req: AttestRequest__Output): Verified {
+    const refusals: CollectorRefusal[] = [];
+    const quoteInfo = this.checkQuote(ak, nonce, req, refusals);
+    this.checkCertifiedKey(ak, nonce, req.certifiedKey, refusals);
+    return { akPublic: ak.akPublic, refusals, quoteInfo };
+  }
+
+  /** The refusal when the store did not move the counters (it decided atomically). */
+  private async countersBackwards(hostId: string, counters: CountersRecord): Promise<CollectorRefusal> {
+    // The previous values only explain the refusal.
+    const previous = await this.store.getCounters(hostId);
+    const why =
+      countersProblem(previous, counters) ??
+      `clock ${counters.clock} / resetCount ${counters.resetCount} / restartCount ${counters.restartCount} is not ahead of a concurrent quote`;
+    return refusal(
+      'COUNTERS_BACKWARDS',
+      `the TPM's counters moved backwards since the last accepted quote: ${why} (replayed or forged quote, or a TPM that was cleared)`,
+    );
+  }
+
+  private accepted(
+    host: HostRecord,
+    akPublic: Uint8Array,
+    quoteInfo: NonNullable<Verified['quoteInfo']>,
+    at: { attestationId: string; nowMs: number; nonce: Uint8Array; eventLog: Uint8Array },
+    req: AttestRequest__Output,
+  ): CollectorAttestResult {
+    const { attestationId, nowMs, nonce, eventLog } = at;
+    const quote = req.quote;
+    const key = req.certifiedKey;
     const evidence = {
       attestationId,
       hostId: host.hostId,
@@ -600,13 +733,13 @@ export class QuoteCollector {
         certifyAttest: key!.certifyAttest,
         certifySignature: key!.certifySignature,
       },
-      akPublic: host.akPublic,
+      akPublic,
     } satisfies Evidence;
     return { kind: 'accepted', hostId: host.hostId, host, evidence };
   }
 
   private checkQuote(
-    host: HostRecord,
+    ak: TrustedAk,
     nonce: Uint8Array,
     req: AttestRequest__Output,
     refusals: CollectorRefusal[],
@@ -621,7 +754,7 @@ export class QuoteCollector {
     let facts: ReturnType<typeof verifyQuote>;
     try {
       facts = verifyQuote({
-        akPublic: host.akPublic!,
+        akPublic: ak.akPublic,
         attest: quote.attest,
         signature: quote.signature,
         nonce,
@@ -675,13 +808,13 @@ export class QuoteCollector {
       pcrDigest,
       pcrDigestAlgorithm: hashAlgorithmName(sigHash),
       // The enrolled AK's name (whose signature verified), not qualifiedSigner (a qualified name).
-      akName: host.akName!,
+      akName: ak.akName,
     };
     return { facts, proto };
   }
 
   private checkCertifiedKey(
-    host: HostRecord,
+    ak: TrustedAk,
     nonce: Uint8Array,
     key: CertifiedKey__Output | null | undefined,
     refusals: CollectorRefusal[],
@@ -712,7 +845,7 @@ export class QuoteCollector {
     }
     try {
       verifyCertify({
-        akPublic: host.akPublic!,
+        akPublic: ak.akPublic,
         attest: key.certifyAttest,
         signature: key.certifySignature,
         certifiedPublic: key.keyPublic,

@@ -367,6 +367,74 @@ export class QuoteCollectorStore {
     return rows.length > 0;
   }
 
+  /**
+   * The happy path of Attest in one statement, for evidence already verified against an AK the
+   * caller remembers for `hostId`: consumes `nonce` only if it is unused, unexpired and issued to
+   * `akName`, and the host is still ACTIVE and still trusts exactly this AK (name and public); then,
+   * in the same statement and only if the nonce was consumed, moves the counters forward as
+   * advanceCounters does, stamps the host and records the attestation as PENDING.
+   *
+   * - `nonce-not-consumed`: nothing changed (the caller's view of the host is stale, or the nonce is
+   *   not usable); the precise path tells which.
+   * - `counters-backwards`: the nonce is burnt, the counters and the attestations are untouched.
+   * - `accepted`: everything is recorded; `host` is the host row as the statement left it.
+   */
+  async consumeNonceAndAdvance(
+    ak: { hostId: string; akName: Uint8Array; akPublic: Uint8Array },
+    nonce: Uint8Array,
+    next: CountersRecord,
+    nowMs: number,
+    attestationId: string,
+  ): Promise<
+    { kind: 'nonce-not-consumed' } | { kind: 'counters-backwards' } | { kind: 'accepted'; host: HostRecord }
+  > {
+    const { rows } = await this.db.query(
+      `WITH n AS (
+         UPDATE nonces SET used_at_ms = $3
+         WHERE nonce = $2 AND ak_name = $1 AND used_at_ms IS NULL AND expires_at_ms > $3
+           AND EXISTS (SELECT 1 FROM hosts WHERE host_id = $4 AND ak_name = $1 AND ak_public = $5
+                         AND state = 'ACTIVE')
+         RETURNING expires_at_ms)
+       , up AS (
+         INSERT INTO counters (host_id, reset_count, restart_count, clock, safe, firmware_version, quote_info, updated_at_ms)
+         SELECT $4::text, $6::bigint, $7::bigint, $8::numeric, $9::boolean, $10::numeric, $11::text, $3::bigint FROM n
+         ON CONFLICT (host_id) DO UPDATE SET reset_count = EXCLUDED.reset_count,
+           restart_count = EXCLUDED.restart_count, clock = EXCLUDED.clock, safe = EXCLUDED.safe,
+           firmware_version = EXCLUDED.firmware_version, quote_info = EXCLUDED.quote_info,
+           updated_at_ms = EXCLUDED.updated_at_ms
+         WHERE counters.reset_count < EXCLUDED.reset_count
+            OR (counters.reset_count = EXCLUDED.reset_count
+                AND (counters.restart_count < EXCLUDED.restart_count
+                     OR (counters.restart_count = EXCLUDED.restart_count AND counters.clock < EXCLUDED.clock)))
+         RETURNING host_id)
+       , host AS (UPDATE hosts SET last_attested_at_ms = $3 WHERE host_id IN (SELECT host_id FROM up)
+                  RETURNING ${HOST_COLUMNS})
+       , att AS (INSERT INTO attestations (attestation_id, host_id, created_at_ms)
+                 SELECT $12::text, host_id, $3::bigint FROM host RETURNING attestation_id)
+       SELECT n.expires_at_ms AS nonce_expires_at_ms, att.attestation_id AS recorded_attestation_id, host.*
+       FROM n LEFT JOIN host ON true LEFT JOIN att ON true`,
+      [
+        buf(ak.akName),
+        buf(nonce),
+        nowMs,
+        ak.hostId,
+        buf(ak.akPublic),
+        next.resetCount,
+        next.restartCount,
+        next.clock.toString(),
+        next.safe,
+        next.firmwareVersion.toString(),
+        next.quoteInfoJson,
+        attestationId,
+      ],
+    );
+    const r = rows[0];
+    if (r === undefined) return { kind: 'nonce-not-consumed' };
+    if (r['recorded_attestation_id'] === null || r['recorded_attestation_id'] === undefined)
+      return { kind: 'counters-backwards' };
+    return { kind: 'accepted', host: hostFromRow(r) };
+  }
+
   async getCounters(hostId: string): Promise<CountersRecord | undefined> {
     const { rows } = await this.db.query(
       `SELECT reset_count, restart_count, clock::text AS clock, safe, firmware_version::text AS firmware_version,
