@@ -119,7 +119,10 @@ export class InProcessBus implements Bus {
   private readonly retain: number;
   private readonly topics = new Map<string, PartitionLog[]>();
   private readonly groups = new Map<string, Group>();
-  private closed = false;
+  /** Set when close() starts: subscribe() is refused from then on. */
+  private closing: Promise<void> | undefined;
+  /** Set once every subscription drained: publish() is refused from then on. */
+  private publishClosed = false;
 
   constructor(options: InProcessBusOptions = {}) {
     this.partitions = options.partitions ?? 8;
@@ -139,7 +142,7 @@ export class InProcessBus implements Bus {
   }
 
   async publish(topic: string, key: string, value: Uint8Array, headers?: BusHeaders): Promise<void> {
-    if (this.closed) throw new BusError('BUS_CLOSED', 'the bus is closed');
+    if (this.publishClosed) throw new BusError('BUS_CLOSED', 'the bus is closed');
     const partition = partitionForKey(key, this.partitions);
     const log = this.log(topic)[partition]!;
     // Copies: a publisher reusing its buffer must not change what consumers read.
@@ -150,7 +153,7 @@ export class InProcessBus implements Bus {
   }
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
-    if (this.closed) throw new BusError('BUS_CLOSED', 'the bus is closed');
+    if (this.closing !== undefined) throw new BusError('BUS_CLOSED', 'the bus is closed');
     const id = `${options.group}\u0000${options.topic}`;
     let group = this.groups.get(id);
     if (!group) {
@@ -171,10 +174,20 @@ export class InProcessBus implements Bus {
     return member;
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
+  /**
+   * Refuses subscribe() at once, drains every subscription while publish() stays open (a handler
+   * finishing in the drain publishes its output and its message is committed), then refuses
+   * publish(). Calls after the first return the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     const members = [...this.groups.values()].flatMap((group) => group.members);
     await Promise.all(members.map((member) => member.close()));
+    this.publishClosed = true;
   }
 
   /** @internal */

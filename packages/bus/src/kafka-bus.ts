@@ -164,10 +164,17 @@ export class KafkaBus implements Bus {
   /** Published, waiting for the produce request in flight to finish. */
   private readonly queued: QueuedRecord[] = [];
   private sending = false;
-  /** Set when close() starts: publish() and subscribe() are refused from then on. */
-  private closed = false;
-  /** Set once the subscriptions drained and the producer is closing: nothing more is sent. */
+  /** Set when close() starts: subscribe() is refused from then on. */
+  private closing: Promise<void> | undefined;
+  /**
+   * Set once every subscription drained: publish() is refused from then on. Until then a handler
+   * finishing during the drain publishes its output like any other (see Bus.close()).
+   */
+  private publishClosed = false;
+  /** Set once what was published has been sent and the producer is closing: nothing more is sent. */
   private producerClosed = false;
+  /** send() calls not yet settled (including those still waiting for their topic). */
+  private sendsInFlight = 0;
 
   constructor(options: KafkaBusOptions) {
     if (options.brokers.length === 0) throw new BusError('BUS_CONFIG', 'KafkaBus needs at least one broker');
@@ -276,7 +283,7 @@ export class KafkaBus implements Bus {
   }
 
   async publish(topic: string, key: string, value: Uint8Array, headers?: BusHeaders): Promise<void> {
-    if (this.closed) throw new BusError('BUS_CLOSED', 'the bus is closed');
+    if (this.publishClosed) throw new BusError('BUS_CLOSED', 'the bus is closed');
     return this.send(topic, key, value, headers);
   }
 
@@ -291,6 +298,16 @@ export class KafkaBus implements Bus {
 
   private async send(topic: string, key: string, value: Uint8Array, headers?: BusHeaders): Promise<void> {
     if (this.producerClosed) throw new BusError('BUS_CLOSED', 'the bus is closed');
+    // Counted until settled: close() waits for these, not only for what is already queued.
+    this.sendsInFlight++;
+    try {
+      return await this.enqueue(topic, key, value, headers);
+    } finally {
+      this.sendsInFlight--;
+    }
+  }
+
+  private async enqueue(topic: string, key: string, value: Uint8Array, headers?: BusHeaders): Promise<void> {
     // Refused here rather than by the broker: no round trip, and a clear code for the caller.
     if (value.byteLength > this.maxMessageBytes)
       throw new BusError(
@@ -305,6 +322,7 @@ export class KafkaBus implements Bus {
         `${topic}: record of up to ${recordBytes} bytes (key and headers included) exceeds ${this.maxRecordBytes}`,
       );
     await this.ensureTopics([topic]);
+    if (this.producerClosed) throw new BusError('BUS_CLOSED', 'the bus is closed');
     // Copies: a publisher reusing its buffer must not change what is sent.
     const record: OutgoingRecord = { topic, key, value: Buffer.from(value), headers: allHeaders };
     return new Promise<void>((resolve, reject) => {
@@ -372,8 +390,10 @@ export class KafkaBus implements Bus {
   }
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
-    if (this.closed) throw new BusError('BUS_CLOSED', 'the bus is closed');
+    if (this.closing !== undefined) throw new BusError('BUS_CLOSED', 'the bus is closed');
     await this.ensureTopics([options.topic, dlqTopicOf(options)]);
+    // close() began meanwhile: it would not wait for this subscription.
+    if (this.closing !== undefined) throw new BusError('BUS_CLOSED', 'the bus is closed');
     const subscription = new KafkaSubscription(this, options, {
       clientId: this.clientId,
       brokers: this.options.brokers,
@@ -400,14 +420,25 @@ export class KafkaBus implements Bus {
     this.subscriptions.delete(subscription);
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+  /**
+   * Refuses subscribe() at once, drains every subscription while publish() stays open (a handler
+   * finishing in the drain publishes its output, so its message is committed rather than retried
+   * until the drain bound and redelivered), then refuses publish(), sends what was published and
+   * closes the connections. Calls after the first return the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     await Promise.all([...this.subscriptions].map((s) => s.close()));
-    // Publishes made before close, and dead letters written while the subscriptions drained,
-    // still go out (the producer retries while the broker is away).
+    this.publishClosed = true;
+    // Publishes made before and during the drain, and dead letters written while the
+    // subscriptions drained, still go out (the producer retries while the broker is away).
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
-    while ((this.sending || this.queued.length > 0) && Date.now() < deadline) await delay(5);
+    while ((this.sendsInFlight > 0 || this.sending || this.queued.length > 0) && Date.now() < deadline)
+      await delay(5);
     this.producerClosed = true;
     await this.producer.close();
     await this.admin.close();

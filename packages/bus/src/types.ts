@@ -78,11 +78,19 @@ export interface Bus {
   /**
    * Resolves once the message is stored. Publishes issued without awaiting in between keep their
    * call order per topic and key (both implementations queue them in call order), so a caller may
-   * hand several messages over at once and await them together.
+   * hand several messages over at once and await them together. Accepted while close() drains
+   * the subscriptions; refused with BusError BUS_CLOSED once they have drained.
    */
   publish(topic: string, key: string, value: Uint8Array, headers?: BusHeaders): Promise<void>;
+  /** Refused with BusError BUS_CLOSED from the moment close() is called. */
   subscribe(options: SubscribeOptions): Promise<Subscription>;
-  /** Closes every subscription (draining) and the connections. */
+  /**
+   * Closes every subscription (draining) and the connections. subscribe() is refused from the
+   * start; publish() stays open while the subscriptions drain, so a handler that finishes during
+   * the drain publishes its output and its message is committed (neither retried nor redelivered).
+   * Once every subscription drained, publish() is refused, what was published is sent, and the
+   * connections close. Calling it again returns the same promise.
+   */
   close(): Promise<void>;
 }
 

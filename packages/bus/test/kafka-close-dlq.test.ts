@@ -61,24 +61,32 @@ async function subscribeFailing(
   return { started, fail: release, errors, commits };
 }
 
+function isClosedError(error: unknown): boolean {
+  assert.ok(error instanceof BusError);
+  assert.equal(error.code, 'BUS_CLOSED');
+  return true;
+}
+
 /**
- * Starts a draining close while the handler holds its message, checks publish() is refused from
- * then on, lets the handler fail, and returns how long close() took.
+ * Starts a draining close while the handler holds its message, checks subscribe() is refused from
+ * then on, lets the handler fail, and returns how long close() took; publish() is refused once
+ * close() is done (it stays open during the drain: kafka-close-publish.test.ts).
  */
 async function closeWhileFailing(bus: Bus, inFlight: InFlight, topic: string): Promise<number> {
   await inFlight.started;
   const t0 = Date.now();
   const closing = bus.close();
-  await assert.rejects(bus.publish(topic, 'host-2', enc.encode('late')), (error: unknown) => {
-    assert.ok(error instanceof BusError);
-    assert.equal(error.code, 'BUS_CLOSED');
-    return true;
-  });
+  await assert.rejects(
+    bus.subscribe({ topic, group: 'late', handler: async () => undefined }),
+    isClosedError,
+  );
   // Let close() reach its drain before the last attempt fails.
   await delay(200);
   inFlight.fail();
   await closing;
-  return Date.now() - t0;
+  const closeMs = Date.now() - t0;
+  await assert.rejects(bus.publish(topic, 'host-2', enc.encode('late')), isClosedError);
+  return closeMs;
 }
 
 function assertDeadLetter(d: BusMessage, message: BusMessage, topic: string, group: string): void {
