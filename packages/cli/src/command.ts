@@ -10,7 +10,10 @@ export const EXIT_USAGE = 2;
 /** A verb: takes the arguments after the verb, writes its output, returns the exit status. */
 export type Command = (argv: string[]) => Promise<number>;
 
-/** Thrown for bad flags or arguments; main prints it on one line and exits 2. */
+/**
+ * Thrown for bad flags or arguments: main prints the message (one line, no usage text) and a
+ * one-line hint to stderr, and exits 2. stdout stays empty.
+ */
 export class CliUsageError extends Error {
   override readonly name = 'CliUsageError';
 }

@@ -23,25 +23,37 @@ function usage(): string {
   return `usage: hostgate <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'hostgate <command> --help' for a command's options.`;
 }
 
+/**
+ * A usage error: its one line, then a one-line hint, both on stderr (stdout carries only
+ * results, so scripts reading it never get usage text). Only an explicit help request prints
+ * usage, to stdout, with exit 0.
+ */
+function usageError(prefix: string, message: string, help: string): number {
+  // One line even when the reason has several (node:util parseArgs writes some over three).
+  const line = message
+    .split('\n')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .join(' ');
+  process.stderr.write(`${prefix}: ${line}\nrun '${help}' for usage\n`);
+  return EXIT_USAGE;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
-  if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
+  if (verb === '--help' || verb === '-h' || verb === 'help') {
     process.stdout.write(`${usage()}\n`);
-    return verb === undefined ? EXIT_USAGE : 0;
+    return 0;
   }
+  if (verb === undefined) return usageError('hostgate', 'a command is required', 'hostgate help');
   const entry = verbs[verb];
-  if (entry === undefined) {
-    process.stderr.write(`hostgate: unknown command '${verb}'\n${usage()}\n`);
-    return EXIT_USAGE;
-  }
+  if (entry === undefined) return usageError('hostgate', `unknown command '${verb}'`, 'hostgate help');
   const { command } = await entry.load();
   try {
     return await command(rest);
   } catch (err) {
-    if (err instanceof CliUsageError) {
-      process.stderr.write(`hostgate ${verb}: ${err.message}\n`);
-      return EXIT_USAGE;
-    }
+    if (err instanceof CliUsageError)
+      return usageError(`hostgate ${verb}`, err.message, `hostgate ${verb} --help`);
     throw err;
   }
 }

@@ -31,6 +31,7 @@ import { TPMA, unmarshalTpmtPublic } from '@hostgate/tpm2-js-lite';
 import { eccSigningKeyTemplate, TPM_RH, Tpm } from '@hostgate/tpm2-js-lite/client';
 import { softwareAk } from '@hostgate/tpm2-js-lite/testing';
 import { createServiceClient } from '../src/grpc-client.ts';
+import { assertUsageError } from './usage-error.ts';
 
 const bin = path.resolve(import.meta.dirname, '../bin/hostgate');
 
@@ -56,18 +57,20 @@ function hostgate(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
 }
 
 test('usage errors exit 2; an unreadable event log exits 1 before touching the TPM', async () => {
-  let r = await hostgate(['enroll']);
-  assert.equal(r.code, 2);
+  let r = await hostgate(['enroll', '--json']);
+  assertUsageError(r, 'agent', 'enroll --json');
   assert.match(r.stderr, /--tpm is required/);
   r = await hostgate(['attest', '--tpm', 'swtpm:127.0.0.1:1']);
-  assert.equal(r.code, 2);
+  assertUsageError(r, 'agent', 'attest without --out');
   assert.match(r.stderr, /--out FILE is required/);
   r = await hostgate(['attest', '--tpm', 'nonsense', '--out', 'x']);
-  assert.equal(r.code, 2);
+  assertUsageError(r, 'agent', 'attest --tpm nonsense');
   r = await hostgate(['frobnicate']);
-  assert.equal(r.code, 2);
+  assertUsageError(r, 'agent', 'agent frobnicate');
+  r = await hostgate([]);
+  assertUsageError(r, 'agent', 'agent');
   r = await hostgate(['enroll', '--tpm', 'swtpm:127.0.0.1:1', '--bogus']);
-  assert.equal(r.code, 2);
+  assertUsageError(r, 'agent', 'enroll --bogus');
   const missingLog = ['attest', '--tpm', 'swtpm:127.0.0.1:1', '--out', 'x', '--eventlog', '/nonexistent/log'];
   r = await hostgate(missingLog);
   assert.equal(r.code, 1);

@@ -15,6 +15,7 @@ import { createLogger, loadServiceConfig, openEmbeddedPostgres } from '@hostgate
 import { TPMA } from '@hostgate/tpm2-js-lite';
 import { softwareAk, softwareCertify } from '@hostgate/tpm2-js-lite/testing';
 import { freePort } from '@hostgate/testkit/ports';
+import { assertUsageError } from './usage-error.ts';
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../../../..');
 const bin = path.join(root, 'packages', 'cli', 'bin', 'hostgate');
@@ -159,7 +160,7 @@ test('hostgate ca bundle prints the CA PEM openssl verifies issued certificates 
 
   for (const args of [['ca'], ['ca', 'frob'], ['ca', 'bundle', 'extra'], ['ca', 'bundle', '--der']]) {
     const u = await hostgate(args);
-    assert.equal(u.status, 2, `${args.join(' ')}: ${u.stderr}`);
+    assertUsageError(u, 'ca', args.join(' '));
   }
   const port = await freePort();
   const down = await hostgate(['ca', 'bundle', '--server', `127.0.0.1:${port}`]);

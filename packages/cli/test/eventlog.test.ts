@@ -25,6 +25,7 @@ import {
   startupLocality,
   typicalBoot,
 } from '../../eventlog/test/log-builder.ts';
+import { assertUsageError } from './usage-error.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const bin = path.join(root, 'packages', 'cli', 'bin', 'hostgate');
@@ -197,8 +198,7 @@ test('usage errors exit 2', () => {
     ['eventlog', 'frob', 'x'],
   ]) {
     const r = run(args);
-    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
-    assert.match(r.stderr, /^hostgate eventlog: /);
+    assertUsageError(r, 'eventlog', args.join(' '));
   }
   const help = run(['eventlog', '--help']);
   assert.equal(help.status, 0);

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort, isPortFree } from '@hostgate/testkit/ports';
+import { assertUsageError } from './usage-error.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const bin = path.join(root, 'node_modules', '.bin', 'hostgate');
@@ -51,16 +52,16 @@ async function freeEndpoints(): Promise<Record<string, string>> {
 test('usage errors exit 2 with the reason; --help exits 0', () => {
   const env = baseEnv();
   const unknown = health(['--frobnicate'], env);
-  assert.equal(unknown.status, 2, unknown.stderr);
+  assertUsageError(unknown, 'health', '--frobnicate');
   assert.match(unknown.stderr, /frobnicate/);
   const badAddr = health(['--server-quote-collector', 'nowhere'], env);
-  assert.equal(badAddr.status, 2);
+  assertUsageError(badAddr, 'health', 'bad address');
   assert.match(badAddr.stderr, /--server-quote-collector: expected HOST:PORT/);
   const badEnv = health([], { ...env, HOSTGATE_POLICY_EVALUATOR_ADDRESS: '127.0.0.1:99999' });
-  assert.equal(badEnv.status, 2);
+  assertUsageError(badEnv, 'health', 'bad address in the environment');
   assert.match(badEnv.stderr, /HOSTGATE_POLICY_EVALUATOR_ADDRESS/);
   const badTimeout = health(['--timeout-ms', '-5'], env);
-  assert.equal(badTimeout.status, 2);
+  assertUsageError(badTimeout, 'health', '--timeout-ms -5');
   const help = health(['--help'], env);
   assert.equal(help.status, 0);
   for (const name of NAMES) assert.match(help.stdout, new RegExp(`--server-${name}`));
@@ -97,7 +98,7 @@ test('nothing listening: every service UNREACHABLE, ok false, exit 1', async () 
     (JSON.parse(one.stdout) as HealthJson).services.map((s) => s.name),
     ['policy-evaluator'],
   );
-  assert.equal(health(['--only', 'policy-evaluater'], baseEnv()).status, 2);
+  assertUsageError(health(['--only', 'policy-evaluater'], baseEnv()), 'health', '--only misspelt');
   // A flag beats the environment.
   const flagged = health(['--json', '--timeout-ms', '500', '--server-quote-collector', '127.0.0.1:1'], {
     ...baseEnv(),

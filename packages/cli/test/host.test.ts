@@ -14,6 +14,7 @@ import { createLogger, loadServiceConfig, openEmbeddedPostgres } from '@hostgate
 import { TPMA } from '@hostgate/tpm2-js-lite';
 import { softwareAk, softwareCertify } from '@hostgate/tpm2-js-lite/testing';
 import { freePort } from '@hostgate/testkit/ports';
+import { assertUsageError } from './usage-error.ts';
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../../../..');
 const bin = path.join(root, 'packages', 'cli', 'bin', 'hostgate');
@@ -151,7 +152,7 @@ test('hostgate host check: exit 0 healthy, 1 unhealthy with every reason, 2 usag
     ['host'],
   ]) {
     const r = await hostgate([...args, '--server', issuer.address]);
-    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assertUsageError(r, 'host', args.join(' '));
   }
 });
 
@@ -212,7 +213,7 @@ test('hostgate host watch prints the snapshot then each change; host revoke is a
   assert.equal(denied.status, 1);
   assert.match(denied.stderr, /UNAUTHENTICATED/);
   const noReason = await hostgate(['host', 'revoke', 'node-a', '--server', issuer.address]);
-  assert.equal(noReason.status, 2);
+  assertUsageError(noReason, 'host', 'revoke without --reason');
   const ok = await hostgate(
     [
       'host',

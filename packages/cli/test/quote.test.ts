@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { type Swtpm, startSwtpm, swtpmMissing } from '@hostgate/testkit/swtpm';
 import { marshalPublic, parsePcrList, serializePcrs } from '@hostgate/tpm2-js-lite';
 import { samplePcrs, softwareAk, softwareQuote } from '@hostgate/tpm2-js-lite/testing';
+import { assertUsageError } from './usage-error.ts';
 
 const execP = promisify(execFile);
 const bin = path.resolve(import.meta.dirname, '../bin/hostgate');
@@ -109,11 +110,12 @@ describe('hostgate quote verify on software-AK files', () => {
     assert.equal(JSON.parse(r.stdout).valid, false);
   });
   test('usage errors exit 2', () => {
-    assert.equal(hostgate(['verify', '--ak', 'sw.pub'], dir).status, 2);
-    assert.equal(hostgate([...args.slice(0, -1), 'xyz'], dir).status, 2);
-    assert.equal(hostgate([...args, '--bogus'], dir).status, 2);
-    assert.equal(hostgate([...args, '--pcr-list', 'sha256:'], dir).status, 2);
-    assert.equal(hostgate(['frob'], dir).status, 2);
+    assertUsageError(hostgate(['verify', '--ak', 'sw.pub'], dir), 'quote', 'missing flags');
+    assertUsageError(hostgate([...args.slice(0, -1), 'xyz'], dir), 'quote', 'bad nonce');
+    assertUsageError(hostgate([...args, '--bogus'], dir), 'quote', '--bogus');
+    assertUsageError(hostgate([...args, '--pcr-list', 'sha256:'], dir), 'quote', 'bad --pcr-list');
+    assertUsageError(hostgate(['frob'], dir), 'quote', 'quote frob');
+    assertUsageError(hostgate([...args, '--json', '--bogus'], dir), 'quote', '--json --bogus');
     assert.equal(hostgate(['verify', '--help'], dir).status, 0);
   });
 });

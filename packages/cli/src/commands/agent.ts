@@ -488,9 +488,10 @@ async function attest(argv: string[]): Promise<number> {
 
 export const command: Command = async (argv) => {
   const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h') {
+  if (sub === undefined) throw new CliUsageError('a subcommand is required (enroll, attest)');
+  if (sub === '--help' || sub === '-h' || sub === 'help') {
     process.stdout.write(`${USAGE}\n`);
-    return sub === undefined ? 2 : EXIT_OK;
+    return EXIT_OK;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${USAGE}\n`);
@@ -518,5 +519,5 @@ export const command: Command = async (argv) => {
       throw new CliUsageError(err.message);
     throw err;
   }
-  throw new CliUsageError(`unknown subcommand '${sub}' (enroll, attest)\n${USAGE}`);
+  throw new CliUsageError(`unknown subcommand '${sub}' (enroll, attest)`);
 };

@@ -82,6 +82,8 @@ export const command: Command = async (argv) => {
     return EXIT_OK;
   }
   throw new CliUsageError(
-    sub === undefined ? `a subcommand is required\n${USAGE}` : `unknown subcommand '${sub}'\n${USAGE}`,
+    sub === undefined
+      ? 'a subcommand is required (bundle, crl)'
+      : `unknown subcommand '${sub}' (bundle, crl)`,
   );
 };

@@ -183,7 +183,7 @@ async function show(file: string): Promise<number> {
 
 export const command: Command = async (argv) => {
   const [sub, ...rest] = argv;
-  if (sub === undefined) throw new CliUsageError(`missing subcommand\n${USAGE}`);
+  if (sub === undefined) throw new CliUsageError('missing subcommand (replay, show)');
   if (sub === '--help' || sub === '-h' || sub === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return EXIT_OK;
@@ -208,5 +208,5 @@ export const command: Command = async (argv) => {
     if (files.length !== 1) throw new CliUsageError('show takes exactly one FILE');
     return show(files[0]!);
   }
-  throw new CliUsageError(`unknown subcommand '${sub}'\n${USAGE}`);
+  throw new CliUsageError(`unknown subcommand '${sub}' (replay, show)`);
 };

@@ -49,7 +49,7 @@ export const command: Command = async (argv) => {
   try {
     ({ values } = parseArgs({ args: argv, options, allowPositionals: false, strict: true }));
   } catch (err) {
-    throw new CliUsageError(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    throw new CliUsageError(err instanceof Error ? err.message : String(err));
   }
   if (values['help'] === true) {
     process.stdout.write(`${USAGE}\n`);

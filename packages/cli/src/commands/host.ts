@@ -221,7 +221,9 @@ export const command: Command = async (argv) => {
       return EXIT_OK;
     default:
       throw new CliUsageError(
-        sub === undefined ? `a subcommand is required\n${USAGE}` : `unknown subcommand '${sub}'\n${USAGE}`,
+        sub === undefined
+          ? 'a subcommand is required (check, watch, revoke)'
+          : `unknown subcommand '${sub}' (check, watch, revoke)`,
       );
   }
 };

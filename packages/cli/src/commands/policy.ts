@@ -492,11 +492,14 @@ function operatorName(values: Record<string, unknown>): string {
   }
 }
 
+const SUBCOMMANDS = ['capture', 'list', 'show', 'publish', 'activate', 'deactivate', 'assign', 'verdicts'];
+
 export const command: Command = async (argv) => {
   const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+  if (sub === undefined) throw new CliUsageError(`a subcommand is required (${SUBCOMMANDS.join(', ')})`);
+  if (sub === '--help' || sub === '-h' || sub === 'help') {
     process.stdout.write(`${USAGE}\n`);
-    return sub === undefined ? 2 : EXIT_OK;
+    return EXIT_OK;
   }
   const extra: ParseArgsOptionsConfig =
     sub === 'capture'
@@ -515,8 +518,8 @@ export const command: Command = async (argv) => {
             : sub === 'verdicts'
               ? { failed: { type: 'boolean', default: false }, limit: { type: 'string' } }
               : {};
-  if (!['capture', 'list', 'show', 'publish', 'activate', 'deactivate', 'assign', 'verdicts'].includes(sub))
-    throw new CliUsageError(`unknown subcommand '${sub}'\n${USAGE}`);
+  if (!SUBCOMMANDS.includes(sub))
+    throw new CliUsageError(`unknown subcommand '${sub}' (${SUBCOMMANDS.join(', ')})`);
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
     parsed = parseArgs({

@@ -191,7 +191,7 @@ export const command: Command = async (argv) => {
     process.stdout.write(`${USAGE}\n`);
     return EXIT_OK;
   }
-  if (sub === undefined) throw new CliUsageError(`missing subcommand\n${USAGE}`);
-  if (sub !== 'verify') throw new CliUsageError(`unknown subcommand '${sub}'\n${USAGE}`);
+  if (sub === undefined) throw new CliUsageError('missing subcommand (verify)');
+  if (sub !== 'verify') throw new CliUsageError(`unknown subcommand '${sub}' (verify)`);
   return verify(rest);
 };
