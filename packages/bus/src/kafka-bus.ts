@@ -672,7 +672,7 @@ class KafkaSubscription implements Subscription {
     while (state.pending.length > 0 && state.pending[0]!.done) last = state.pending.shift()!.message;
     if (last === undefined) return;
     if (this.settings.commitIntervalMs === 0) {
-      this.commit(last);
+      void this.commit(last);
       return;
     }
     state.uncommitted = last;
@@ -680,7 +680,7 @@ class KafkaSubscription implements Subscription {
       state.commitTimer = undefined;
       const message = state.uncommitted;
       state.uncommitted = undefined;
-      if (message !== undefined && !this.abortAll.signal.aborted) this.commit(message);
+      if (message !== undefined && !this.abortAll.signal.aborted) void this.commit(message);
     }, this.settings.commitIntervalMs);
   }
 
