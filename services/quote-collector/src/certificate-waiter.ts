@@ -12,6 +12,17 @@ export const CERTIFICATES_GROUP = 'quote-collector';
 /** Waiting calls looked up per poll at most (the rest wait for the next one). */
 const MAX_POLLED_IDS = 1000;
 
+/** Outcomes recorded per statement at most (the rest go in the next one). */
+const MAX_RECORDED_PER_STATEMENT = 256;
+
+interface OutcomeToRecord {
+  attestationId: string;
+  outcome: 'ISSUED' | 'REFUSED';
+  certificateEvent: Uint8Array;
+  resolve: (recorded: boolean) => void;
+  reject: (err: unknown) => void;
+}
+
 export type WaitOutcome = { kind: 'event'; event: CertificateEvent__Output } | { kind: 'timeout' };
 
 export class CertificateWaiter {
@@ -23,6 +34,9 @@ export class CertificateWaiter {
   /** One poll of the store for every call waiting, not one per call: under a backlog they add up. */
   private poller: NodeJS.Timeout | undefined;
   private polling = false;
+  /** Outcomes handed in while a statement records others: they go together in the next one. */
+  private toRecord: OutcomeToRecord[] = [];
+  private recording = false;
 
   constructor(opts: { store: QuoteCollectorStore; now?: () => number; pollMs?: number }) {
     this.store = opts.store;
@@ -42,12 +56,7 @@ export class CertificateWaiter {
         if (event.type !== 'CERTIFICATE_EVENT_TYPE_ISSUED' && event.type !== 'CERTIFICATE_EVENT_TYPE_REFUSED')
           return;
         const outcome = event.type === 'CERTIFICATE_EVENT_TYPE_ISSUED' ? 'ISSUED' : 'REFUSED';
-        const recorded = await this.store.completeAttestation(
-          event.attestationId,
-          outcome,
-          message.value,
-          this.now(),
-        );
+        const recorded = await this.record(event.attestationId, outcome, message.value);
         if (!recorded)
           logger.debug(
             { attestationId: event.attestationId },
@@ -58,6 +67,72 @@ export class CertificateWaiter {
       onError: (error, context) =>
         logger.warn({ err: error, ...context }, 'certificate event handling failed'),
     });
+  }
+
+  /**
+   * Records an outcome (the first one per attestation wins) and says whether it was recorded now.
+   * The bus runs several handlers at once: outcomes arriving while a statement is in flight are
+   * recorded together by the next one, so a burst costs a few round trips instead of one each,
+   * and a lone outcome is not held back at all.
+   */
+  private record(
+    attestationId: string,
+    outcome: 'ISSUED' | 'REFUSED',
+    certificateEvent: Uint8Array,
+  ): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.toRecord.push({ attestationId, outcome, certificateEvent, resolve, reject });
+      if (!this.recording) void this.recordQueued();
+    });
+  }
+
+  private async recordQueued(): Promise<void> {
+    this.recording = true;
+    try {
+      while (this.toRecord.length > 0) {
+        // One outcome per attestation in a statement: a second one (redelivered) waits for the
+        // next statement, where the first one has won.
+        const batch: OutcomeToRecord[] = [];
+        const later: OutcomeToRecord[] = [];
+        const ids = new Set<string>();
+        for (const o of this.toRecord) {
+          if (batch.length < MAX_RECORDED_PER_STATEMENT && !ids.has(o.attestationId)) {
+            ids.add(o.attestationId);
+            batch.push(o);
+          } else later.push(o);
+        }
+        this.toRecord = later;
+        await this.recordBatch(batch);
+      }
+    } finally {
+      this.recording = false;
+    }
+  }
+
+  private async recordBatch(batch: readonly OutcomeToRecord[]): Promise<void> {
+    const [only] = batch;
+    if (batch.length === 1 && only !== undefined) {
+      try {
+        only.resolve(
+          await this.store.completeAttestation(
+            only.attestationId,
+            only.outcome,
+            only.certificateEvent,
+            this.now(),
+          ),
+        );
+      } catch (err) {
+        only.reject(err);
+      }
+      return;
+    }
+    try {
+      const recorded = await this.store.completeAttestations(batch, this.now());
+      for (const o of batch) o.resolve(recorded.has(o.attestationId));
+    } catch {
+      // One at a time, so that a failure is only its own handler's (and the bus retries just that).
+      for (const o of batch) await this.recordBatch([o]);
+    }
   }
 
   /** Waits for the outcome of `attestationId` (registered before the evidence is published). */

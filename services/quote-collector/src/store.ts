@@ -471,6 +471,33 @@ export class QuoteCollectorStore {
     return rowCount > 0;
   }
 
+  /**
+   * completeAttestation for several outcomes in one statement (distinct attestation ids); returns the
+   * ids recorded now (the others were answered already or are not ours).
+   */
+  async completeAttestations(
+    outcomes: readonly {
+      attestationId: string;
+      outcome: 'ISSUED' | 'REFUSED';
+      certificateEvent: Uint8Array;
+    }[],
+    nowMs: number,
+  ): Promise<Set<string>> {
+    const { rows } = await this.db.query<{ attestation_id: string }>(
+      `UPDATE attestations AS a SET outcome = u.outcome, certificate_event = u.event, completed_at_ms = $4
+       FROM unnest($1::text[], $2::text[], $3::bytea[]) AS u(attestation_id, outcome, event)
+       WHERE a.attestation_id = u.attestation_id AND a.outcome = 'PENDING'
+       RETURNING a.attestation_id`,
+      [
+        outcomes.map((o) => o.attestationId),
+        outcomes.map((o) => o.outcome),
+        outcomes.map((o) => buf(o.certificateEvent)),
+        nowMs,
+      ],
+    );
+    return new Set(rows.map((r) => String(r.attestation_id)));
+  }
+
   /** The outcomes already recorded among `attestationIds` (pending ones are left out), in one query. */
   async answeredAttestations(attestationIds: readonly string[]): Promise<Map<string, Uint8Array>> {
     const { rows } = await this.db.query<{ attestation_id: string; certificate_event: Uint8Array }>(

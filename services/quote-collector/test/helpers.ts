@@ -3,7 +3,13 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { AttestRequest__Output, HashAlgorithm__Output } from '@hostgate/protos';
-import { createLogger, type Db, openEmbeddedPostgres, openPostgresDb } from '@hostgate/service-runtime';
+import {
+  createLogger,
+  type Db,
+  openEmbeddedPostgres,
+  openPostgresDb,
+  type Queryable,
+} from '@hostgate/service-runtime';
 import { createTestSchema, postgresMissing } from '@hostgate/testkit/postgres';
 import {
   ekTemplate,
@@ -66,6 +72,33 @@ export async function openTestDb(kind: StoreKind): Promise<{ db: Db; close(): Pr
       await schema.drop();
     },
   };
+}
+
+/** `db` with every round trip to the database counted (a transaction's BEGIN and COMMIT too). */
+export function counting(db: Db): { db: Db; statements: string[] } {
+  const statements: string[] = [];
+  const counted: Db = {
+    kind: db.kind,
+    schema: db.schema,
+    query: <R>(sql: string, params?: readonly unknown[]) => {
+      statements.push(sql);
+      return db.query<R>(sql, params);
+    },
+    transaction: <T>(fn: (tx: Queryable) => Promise<T>) =>
+      db.transaction((tx) => {
+        statements.push('BEGIN');
+        const inner: Queryable = {
+          query: <R>(sql: string, params?: readonly unknown[]) => {
+            statements.push(sql);
+            return tx.query<R>(sql, params);
+          },
+        };
+        return fn(inner).finally(() => statements.push('COMMIT'));
+      }),
+    migrate: (m) => db.migrate(m),
+    close: () => db.close(),
+  };
+  return { db: counted, statements };
 }
 
 export function newCollector(db: Db, clock: TestClock, opts: { nonceTtlMs?: number } = {}): QuoteCollector {

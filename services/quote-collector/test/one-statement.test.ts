@@ -4,12 +4,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import type { Db, Queryable } from '@hostgate/service-runtime';
+import type { Db } from '@hostgate/service-runtime';
 import { type SoftwareAk, softwareAk } from '@hostgate/tpm2-js-lite/testing';
 import { QuoteCollector } from '../src/collector.ts';
 import { QuoteCollectorStore } from '../src/store.ts';
 import {
   attestRequest,
+  counting,
   enrollSoftwareAk,
   newCollector,
   openTestDb,
@@ -24,33 +25,6 @@ type Result = Awaited<ReturnType<QuoteCollector['attest']>>;
 
 function codes(r: Result): string[] {
   return r.kind === 'refused' ? r.refusals.map((x) => x.code) : [];
-}
-
-/** `db` with every round trip to the database counted (a transaction's BEGIN and COMMIT too). */
-function counting(db: Db): { db: Db; statements: string[] } {
-  const statements: string[] = [];
-  const counted: Db = {
-    kind: db.kind,
-    schema: db.schema,
-    query: <R>(sql: string, params?: readonly unknown[]) => {
-      statements.push(sql);
-      return db.query<R>(sql, params);
-    },
-    transaction: <T>(fn: (tx: Queryable) => Promise<T>) =>
-      db.transaction((tx) => {
-        statements.push('BEGIN');
-        const inner: Queryable = {
-          query: <R>(sql: string, params?: readonly unknown[]) => {
-            statements.push(sql);
-            return tx.query<R>(sql, params);
-          },
-        };
-        return fn(inner).finally(() => statements.push('COMMIT'));
-      }),
-    migrate: (m) => db.migrate(m),
-    close: () => db.close(),
-  };
-  return { db: counted, statements };
 }
 
 function collectorOver(db: Db, clock: TestClock, akCacheSize?: number): QuoteCollector {
