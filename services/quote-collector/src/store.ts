@@ -92,6 +92,20 @@ function enrollmentFromRow(r: Record<string, unknown>): EnrollmentRecord {
 /** Bytes as a Buffer view (what both adapters bind as bytea). */
 const buf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
+/**
+ * The counters upsert of an attestation: the stored counters are replaced only when the new ones
+ * move forward (resetCount up; or the same resetCount and restartCount up; or both the same and
+ * clock up). One text for both statements that advance them, so the rule cannot diverge.
+ */
+const COUNTERS_MOVE_FORWARD = `ON CONFLICT (host_id) DO UPDATE SET reset_count = EXCLUDED.reset_count,
+           restart_count = EXCLUDED.restart_count, clock = EXCLUDED.clock, safe = EXCLUDED.safe,
+           firmware_version = EXCLUDED.firmware_version, quote_info = EXCLUDED.quote_info,
+           updated_at_ms = EXCLUDED.updated_at_ms
+         WHERE counters.reset_count < EXCLUDED.reset_count
+            OR (counters.reset_count = EXCLUDED.reset_count
+                AND (counters.restart_count < EXCLUDED.restart_count
+                     OR (counters.restart_count = EXCLUDED.restart_count AND counters.clock < EXCLUDED.clock)))`;
+
 const HOST_COLUMNS = `host_id, state, ek_public, ek_certificate, ek_certificate_issuer, ak_public, ak_name,
   enrolled_at_ms, activated_at_ms, last_attested_at_ms, state_reason`;
 
@@ -340,14 +354,7 @@ export class QuoteCollectorStore {
       `WITH up AS (
          INSERT INTO counters (host_id, reset_count, restart_count, clock, safe, firmware_version, quote_info, updated_at_ms)
          VALUES ($1, $2, $3, $4::numeric, $5, $6::numeric, $7, $8)
-         ON CONFLICT (host_id) DO UPDATE SET reset_count = EXCLUDED.reset_count,
-           restart_count = EXCLUDED.restart_count, clock = EXCLUDED.clock, safe = EXCLUDED.safe,
-           firmware_version = EXCLUDED.firmware_version, quote_info = EXCLUDED.quote_info,
-           updated_at_ms = EXCLUDED.updated_at_ms
-         WHERE counters.reset_count < EXCLUDED.reset_count
-            OR (counters.reset_count = EXCLUDED.reset_count
-                AND (counters.restart_count < EXCLUDED.restart_count
-                     OR (counters.restart_count = EXCLUDED.restart_count AND counters.clock < EXCLUDED.clock)))
+         ${COUNTERS_MOVE_FORWARD}
          RETURNING host_id)
        , host AS (UPDATE hosts SET last_attested_at_ms = $8 WHERE host_id IN (SELECT host_id FROM up) RETURNING host_id)
        INSERT INTO attestations (attestation_id, host_id, created_at_ms)
@@ -398,14 +405,7 @@ export class QuoteCollectorStore {
        , up AS (
          INSERT INTO counters (host_id, reset_count, restart_count, clock, safe, firmware_version, quote_info, updated_at_ms)
          SELECT $4::text, $6::bigint, $7::bigint, $8::numeric, $9::boolean, $10::numeric, $11::text, $3::bigint FROM n
-         ON CONFLICT (host_id) DO UPDATE SET reset_count = EXCLUDED.reset_count,
-           restart_count = EXCLUDED.restart_count, clock = EXCLUDED.clock, safe = EXCLUDED.safe,
-           firmware_version = EXCLUDED.firmware_version, quote_info = EXCLUDED.quote_info,
-           updated_at_ms = EXCLUDED.updated_at_ms
-         WHERE counters.reset_count < EXCLUDED.reset_count
-            OR (counters.reset_count = EXCLUDED.reset_count
-                AND (counters.restart_count < EXCLUDED.restart_count
-                     OR (counters.restart_count = EXCLUDED.restart_count AND counters.clock < EXCLUDED.clock)))
+         ${COUNTERS_MOVE_FORWARD}
          RETURNING host_id)
        , host AS (UPDATE hosts SET last_attested_at_ms = $3 WHERE host_id IN (SELECT host_id FROM up)
                   RETURNING ${HOST_COLUMNS})
