@@ -14,10 +14,10 @@ import {
   SERVICE_NAMES,
   type WatchFleetResponse__Output,
 } from '@hostgate/protos';
-import { openEmbeddedPostgres, openPostgresDb, startGrpcServer } from '@hostgate/service-runtime';
-import { createTestSchema, postgresMissing } from '@hostgate/testkit/postgres';
+import { openEmbeddedPostgres, startGrpcServer } from '@hostgate/service-runtime';
+import { postgresMissing } from '@hostgate/testkit/postgres';
 import { FleetHub, handlers, Issuer, migrations } from '../src/index.ts';
-import { call, hostKeys, silentLogger, verdict } from './harness.ts';
+import { call, hostKeys, openTestDb, silentLogger, verdict } from './harness.ts';
 
 const T0 = new Date('2026-11-25T12:00:00Z');
 
@@ -366,17 +366,7 @@ for (const tier of ['pglite', 'postgres'] as const) {
   test(`${tier}: two replicas racing on one verdict (a rebalance) issue one certificate and publish the same event`, {
     skip,
   }, async (t) => {
-    let db: import('@hostgate/service-runtime').Db;
-    if (tier === 'postgres') {
-      const schema = await createTestSchema('hg_issuer_race');
-      t.after(() => schema.drop());
-      db = await openPostgresDb(schema.url, schema.schema);
-      t.after(() => db.close());
-    } else {
-      const embedded = await openEmbeddedPostgres(undefined);
-      t.after(() => embedded.close());
-      db = embedded.db('health_cert_issuer');
-    }
+    const db = await openTestDb(t, tier, 'hg_issuer_race');
     await db.migrate(migrations);
     const ca = createCa({ commonName: 'Race CA' });
     const published: Buffer[] = [];

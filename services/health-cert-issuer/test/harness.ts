@@ -155,18 +155,26 @@ async function record(t: TestContext, bus: InProcessBus, topic: string): Promise
   return r;
 }
 
-export async function startHarness(t: TestContext, options: HarnessOptions = {}): Promise<Harness> {
-  let db: Db;
-  if (options.store === 'postgres') {
-    const schema = await createTestSchema('hg_issuer');
+/** The issuer's store on PGlite or on a throwaway schema of the DATABASE_URL server; closed (and dropped) after `t`. */
+export async function openTestDb(
+  t: TestContext,
+  store: 'pglite' | 'postgres',
+  schemaPrefix = 'hg_issuer',
+): Promise<Db> {
+  if (store === 'postgres') {
+    const schema = await createTestSchema(schemaPrefix);
     t.after(() => schema.drop());
-    db = await openPostgresDb(schema.url, schema.schema);
+    const db = await openPostgresDb(schema.url, schema.schema);
     t.after(() => db.close());
-  } else {
-    const embedded = await openEmbeddedPostgres(undefined);
-    t.after(() => embedded.close());
-    db = embedded.db('health_cert_issuer');
+    return db;
   }
+  const embedded = await openEmbeddedPostgres(undefined);
+  t.after(() => embedded.close());
+  return embedded.db('health_cert_issuer');
+}
+
+export async function startHarness(t: TestContext, options: HarnessOptions = {}): Promise<Harness> {
+  const db = await openTestDb(t, options.store === 'postgres' ? 'postgres' : 'pglite');
   const bus = new InProcessBus();
   t.after(() => bus.close());
   const certificates = await record(t, bus, KAFKA_TOPICS.certificates);

@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { InProcessBus } from '@hostgate/bus';
 import { createCa } from '@hostgate/health-cert';
 import { decodeCertificateEvent, encodeVerdict, type Verdict } from '@hostgate/protos';
-import { type Db, openEmbeddedPostgres, openPostgresDb, type Queryable } from '@hostgate/service-runtime';
-import { createTestSchema, postgresMissing } from '@hostgate/testkit/postgres';
+import type { Db, Queryable } from '@hostgate/service-runtime';
+import { postgresMissing } from '@hostgate/testkit/postgres';
 import { FleetHub, Issuer, migrations } from '../src/index.ts';
-import { hostKeys, silentLogger, verdict } from './harness.ts';
+import { hostKeys, openTestDb, silentLogger, verdict } from './harness.ts';
 
 interface Counted {
   db: Db;
@@ -42,17 +42,7 @@ function counting(db: Db): Counted {
 }
 
 async function openDb(t: TestContext, tier: 'pglite' | 'postgres'): Promise<Db> {
-  let db: Db;
-  if (tier === 'postgres') {
-    const schema = await createTestSchema('hg_issuer_rt');
-    t.after(() => schema.drop());
-    db = await openPostgresDb(schema.url, schema.schema);
-    t.after(() => db.close());
-  } else {
-    const embedded = await openEmbeddedPostgres(undefined);
-    t.after(() => embedded.close());
-    db = embedded.db('health_cert_issuer');
-  }
+  const db = await openTestDb(t, tier, 'hg_issuer_rt');
   await db.migrate(migrations);
   return db;
 }
