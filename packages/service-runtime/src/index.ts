@@ -39,6 +39,7 @@ export {
   type GrpcServiceRegistration,
   startGrpcServer,
 } from './grpc-server.ts';
+export { Batcher, BatcherError, type BatcherOptions } from './batcher.ts';
 export { openServiceBus, parseBrokers } from './bus.ts';
 export { Lifecycle, type SignalOptions } from './lifecycle.ts';
 export {
