@@ -401,4 +401,65 @@ describe('KafkaBus handlerConcurrency on a real broker', { skip, timeout: 120_00
     );
     console.log(`# commitIntervalMs 400: ${commits} commits for ${ids.length} messages in ${elapsed} ms`);
   });
+  test('fetchLingerMs: under a steady trickle a fetch brings several records; an idle subscription does not poll faster', {
+    timeout: 60_000,
+  }, async () => {
+    const topic = 'linger';
+    const LINGER = 50;
+    const producer = newBus('linger-producer');
+    const bus = new KafkaBus({
+      brokers: [kafka.bootstrap],
+      clientId: 'linger',
+      createTopics: { partitions: PARTITIONS, replicationFactor: 1 },
+      sessionTimeoutMs: 6000,
+      heartbeatIntervalMs: 500,
+      handlerConcurrency: CONCURRENCY,
+      fetchLingerMs: LINGER,
+    });
+    buses.push(bus);
+    await bus.ensureTopics([topic]);
+    const handled = new Map<string, number>();
+    const sub = await bus.subscribe({
+      topic,
+      group: 'linger',
+      handler: async (m) => {
+        handled.set((JSON.parse(dec.decode(m.value)) as Body).id, performance.now());
+      },
+    });
+    const stats = (sub as unknown as { fetchStats: { fetches: number; withRecords: number } }).fetchStats;
+    // One record every 5 ms for ~1.5 s, awaited one by one: without the linger each would need its own fetch.
+    const sentAt = new Map<string, number>();
+    const started = performance.now();
+    for (let seq = 0; seq < 300; seq++) {
+      const id = `l${seq}`;
+      sentAt.set(id, performance.now());
+      await producer.publish(
+        topic,
+        `k${seq % KEYS}`,
+        enc.encode(JSON.stringify({ id, key: `k${seq % KEYS}`, seq })),
+      );
+      await delay(5);
+    }
+    await until('every message handled', () => handled.size === sentAt.size);
+    const elapsed = performance.now() - started;
+    const busy = { ...stats };
+    // Fetches that brought records: at most one per linger interval (plus a few around the edges).
+    const bound = Math.ceil(elapsed / LINGER) + 5;
+    assert.ok(
+      busy.withRecords <= bound,
+      `${busy.withRecords} fetches brought the ${sentAt.size} records in ${Math.round(elapsed)} ms (bound ${bound})`,
+    );
+    // The linger delays a record by at most about one interval (plus the broker round trip).
+    const lags = [...sentAt].map(([id, at]) => handled.get(id)! - at).sort((a, b) => a - b);
+    const p99 = lags[Math.floor(lags.length * 0.99)]!;
+    assert.ok(p99 < LINGER + 250, `p99 publish-to-handler ${Math.round(p99)} ms`);
+    // Idle: the fetch after an empty one goes at once and the broker holds it (maxWaitTime 500 ms).
+    await delay(1500);
+    const idleFetches = stats.fetches - busy.fetches;
+    assert.ok(idleFetches <= 8, `${idleFetches} fetches in 1.5 s idle`);
+    await sub.close();
+    console.log(
+      `# fetchLingerMs ${LINGER}: ${busy.withRecords} fetches with records for ${sentAt.size} records in ${Math.round(elapsed)} ms, p99 lag ${Math.round(p99)} ms, ${idleFetches} fetches idle for 1.5 s`,
+    );
+  });
 });
