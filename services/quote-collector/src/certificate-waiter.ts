@@ -4,7 +4,7 @@
 // replica finds the outcome in the store (polled), so any replica may consume any partition.
 import type { Bus, Subscription } from '@hostgate/bus';
 import { type CertificateEvent__Output, decodeCertificateEvent, KAFKA_TOPICS } from '@hostgate/protos';
-import type { Logger } from '@hostgate/service-runtime';
+import { Batcher, type Logger } from '@hostgate/service-runtime';
 import type { QuoteCollectorStore } from './store.ts';
 
 export const CERTIFICATES_GROUP = 'quote-collector';
@@ -19,8 +19,6 @@ interface OutcomeToRecord {
   attestationId: string;
   outcome: 'ISSUED' | 'REFUSED';
   certificateEvent: Uint8Array;
-  resolve: (recorded: boolean) => void;
-  reject: (err: unknown) => void;
 }
 
 export type WaitOutcome = { kind: 'event'; event: CertificateEvent__Output } | { kind: 'timeout' };
@@ -34,15 +32,26 @@ export class CertificateWaiter {
   /** One poll of the store for every call waiting, not one per call: under a backlog they add up. */
   private poller: NodeJS.Timeout | undefined;
   private polling = false;
-  /** Outcomes handed in while a statement records others: they go together in the next one. */
-  private toRecord: OutcomeToRecord[] = [];
-  private recording = false;
+  /**
+   * Outcomes handed in together (the bus runs several handlers at once) are recorded in one
+   * statement; one per attestation per statement, so a redelivered one waits for the next, where
+   * the first has won. A failed batch is rerun one outcome at a time, so a failure stays its own
+   * handler's (and the bus retries just that one).
+   */
+  readonly recorder: Batcher<OutcomeToRecord, boolean>;
 
   constructor(opts: { store: QuoteCollectorStore; now?: () => number; pollMs?: number }) {
     this.store = opts.store;
     this.now = opts.now ?? Date.now;
     // Only for calls whose answer another replica consumed; the local wake-up is immediate.
     this.pollMs = opts.pollMs ?? 1000;
+    this.recorder = new Batcher(
+      async (batch) => {
+        const recorded = await this.store.completeAttestations(batch, this.now());
+        return batch.map((o) => recorded.has(o.attestationId));
+      },
+      { maxBatch: MAX_RECORDED_PER_STATEMENT, keyOf: (o) => o.attestationId },
+    );
   }
 
   async subscribe(bus: Bus, logger: Logger): Promise<void> {
@@ -69,70 +78,13 @@ export class CertificateWaiter {
     });
   }
 
-  /**
-   * Records an outcome (the first one per attestation wins) and says whether it was recorded now.
-   * The bus runs several handlers at once: outcomes arriving while a statement is in flight are
-   * recorded together by the next one, so a burst costs a few round trips instead of one each,
-   * and a lone outcome is not held back at all.
-   */
+  /** Records an outcome (the first one per attestation wins) and says whether it was recorded now. */
   private record(
     attestationId: string,
     outcome: 'ISSUED' | 'REFUSED',
     certificateEvent: Uint8Array,
   ): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      this.toRecord.push({ attestationId, outcome, certificateEvent, resolve, reject });
-      if (!this.recording) void this.recordQueued();
-    });
-  }
-
-  private async recordQueued(): Promise<void> {
-    this.recording = true;
-    try {
-      while (this.toRecord.length > 0) {
-        // One outcome per attestation in a statement: a second one (redelivered) waits for the
-        // next statement, where the first one has won.
-        const batch: OutcomeToRecord[] = [];
-        const later: OutcomeToRecord[] = [];
-        const ids = new Set<string>();
-        for (const o of this.toRecord) {
-          if (batch.length < MAX_RECORDED_PER_STATEMENT && !ids.has(o.attestationId)) {
-            ids.add(o.attestationId);
-            batch.push(o);
-          } else later.push(o);
-        }
-        this.toRecord = later;
-        await this.recordBatch(batch);
-      }
-    } finally {
-      this.recording = false;
-    }
-  }
-
-  private async recordBatch(batch: readonly OutcomeToRecord[]): Promise<void> {
-    const [only] = batch;
-    if (batch.length === 1 && only !== undefined) {
-      try {
-        only.resolve(
-          await this.store.completeAttestation(
-            only.attestationId,
-            only.outcome,
-            only.certificateEvent,
-            this.now(),
-          ),
-        );
-      } catch (err) {
-        only.reject(err);
-      }
-      return;
-    }
-    try {
-      const recorded = await this.store.completeAttestations(batch, this.now());
-      for (const o of batch) o.resolve(recorded.has(o.attestationId));
-    } catch {
-      // One at a time, so that a failure is only its own handler's (and the bus retries just that).
-      for (const o of batch) await this.recordBatch([o]);
-    }
+    return this.recorder.call({ attestationId, outcome, certificateEvent });
   }
 
   /** Waits for the outcome of `attestationId` (registered before the evidence is published). */

@@ -12,6 +12,7 @@ import type {
   QuoteInfo,
 } from '@hostgate/protos';
 import { timestampFromDate } from '@hostgate/protos';
+import { Batcher } from '@hostgate/service-runtime';
 import {
   checkEkCertificateKey,
   CredentialError,
@@ -39,6 +40,8 @@ import type {
   HostRecord,
   NonceState,
   QuoteCollectorStore,
+  RememberedAttestation,
+  RememberedOutcome,
 } from './store.ts';
 
 /** Event log cap (DESIGN: bounded sizes; the replayer's own parser caps are larger). */
@@ -104,6 +107,12 @@ export interface CollectorOptions {
 /** AKs remembered per replica: a few hundred bytes each, so the default holds a large fleet in a few MB. */
 export const AK_CACHE_SIZE = 10_000;
 
+/** Calls merged into one statement at most (GetChallenge's nonce inserts, the one-statement Attest). */
+export const MAX_BATCH = 64;
+
+const latin1 = (b: Uint8Array): string =>
+  Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+
 /**
  * What verifying a quote and a certify needs from the host that trusts an AK. The AK's public area
  * never changes for its name (the name is its hash); the host binding and state can, so the store
@@ -125,7 +134,7 @@ class AkCache {
   }
 
   private static key(akName: Uint8Array): string {
-    return Buffer.from(akName.buffer, akName.byteOffset, akName.byteLength).toString('latin1');
+    return latin1(akName);
   }
 
   get(akName: Uint8Array): TrustedAk | undefined {
@@ -152,6 +161,13 @@ class AkCache {
   delete(akName: Uint8Array): void {
     this.entries.delete(AkCache.key(akName));
   }
+}
+
+interface NonceToAdd {
+  nonce: Uint8Array;
+  akName: Uint8Array;
+  issuedAtMs: number;
+  expiresAtMs: number;
 }
 
 /** The quote and certify checks of one request against one AK public (they depend on nothing else). */
@@ -258,12 +274,28 @@ export class QuoteCollector {
   private readonly opts: CollectorOptions;
   private readonly now: () => number;
   private readonly akCache: AkCache;
+  /**
+   * Concurrent calls' statements merged into one (the gRPC server runs many calls at once, and a
+   * statement's fixed cost was most of the store's cost per attestation). One AK per batch of
+   * nonces (its cap of live nonces is read once per statement), one host per batch of Attests
+   * (its counters move once per statement, in call order).
+   */
+  readonly nonceBatcher: Batcher<NonceToAdd, boolean>;
+  readonly attestBatcher: Batcher<RememberedAttestation, RememberedOutcome>;
 
   constructor(opts: CollectorOptions) {
     this.opts = opts;
     this.store = opts.store;
     this.now = opts.now ?? Date.now;
     this.akCache = new AkCache(opts.akCacheSize ?? AK_CACHE_SIZE);
+    this.nonceBatcher = new Batcher((items) => this.store.addNonces(items, MAX_LIVE_NONCES), {
+      maxBatch: MAX_BATCH,
+      keyOf: (item) => latin1(item.akName),
+    });
+    this.attestBatcher = new Batcher((items) => this.store.consumeNoncesAndAdvance(items), {
+      maxBatch: MAX_BATCH,
+      keyOf: (item) => item.ak.hostId,
+    });
   }
 
   get requiredSelection(): readonly PcrSelection[] {
@@ -498,7 +530,8 @@ export class QuoteCollector {
     const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
     const nowMs = this.now();
     const expiresAtMs = nowMs + this.opts.nonceTtlMs;
-    if (!(await this.store.addNonce(nonce, akName, nowMs, expiresAtMs, MAX_LIVE_NONCES))) return 'too-many';
+    const added = await this.nonceBatcher.call({ nonce, akName, issuedAtMs: nowMs, expiresAtMs });
+    if (!added) return 'too-many';
     return { nonce, expiresAtMs };
   }
 
@@ -565,7 +598,7 @@ export class QuoteCollector {
       if (verified.refusals.length === 0 && verified.quoteInfo !== undefined) {
         const counters = countersOf(verified.quoteInfo);
         const attestationId = randomUUID();
-        const r = await this.store.consumeNonceAndAdvance(known, nonce, counters, nowMs, attestationId);
+        const r = await this.attestBatcher.call({ ak: known, nonce, next: counters, nowMs, attestationId });
         if (r.kind === 'accepted')
           return this.accepted(
             r.host,

@@ -48,6 +48,20 @@ export type NonceState =
   | { kind: 'reused'; usedAtMs: number }
   | { kind: 'expired'; expiresAtMs: number };
 
+/** An attestation verified against a remembered AK, for the one-statement Attest. */
+export interface RememberedAttestation {
+  ak: { hostId: string; akName: Uint8Array; akPublic: Uint8Array };
+  nonce: Uint8Array;
+  next: CountersRecord;
+  nowMs: number;
+  attestationId: string;
+}
+
+export type RememberedOutcome =
+  | { kind: 'nonce-not-consumed' }
+  | { kind: 'counters-backwards' }
+  | { kind: 'accepted'; host: HostRecord };
+
 export interface AttestationOutcome {
   outcome: 'PENDING' | 'ISSUED' | 'REFUSED';
   /** Encoded CertificateEvent once the outcome is known. */
@@ -91,6 +105,7 @@ function enrollmentFromRow(r: Record<string, unknown>): EnrollmentRecord {
 
 /** Bytes as a Buffer view (what both adapters bind as bytea). */
 const buf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+const hexOf = (b: Uint8Array): string => buf(b).toString('hex');
 
 /**
  * The counters upsert of an attestation: the stored counters are replaced only when the new ones
@@ -108,6 +123,10 @@ const COUNTERS_MOVE_FORWARD = `ON CONFLICT (host_id) DO UPDATE SET reset_count =
 
 const HOST_COLUMNS = `host_id, state, ek_public, ek_certificate, ek_certificate_issuer, ak_public, ak_name,
   enrolled_at_ms, activated_at_ms, last_attested_at_ms, state_reason`;
+/** HOST_COLUMNS qualified by the table (for statements that join hosts with another relation). */
+const HOST_COLUMNS_OF_HOSTS = HOST_COLUMNS.split(',')
+  .map((c) => `hosts.${c.trim()}`)
+  .join(', ');
 
 /** Everything quote-collector keeps, behind one interface (SQL over PGlite or PostgreSQL). */
 export class QuoteCollectorStore {
@@ -261,23 +280,33 @@ export class QuoteCollectorStore {
   }
 
   /**
-   * Records a nonce unless `akName` already holds `maxLive` unused, unexpired ones (GetChallenge is
-   * unauthenticated: the cap keeps one caller from filling the table). Returns whether it was added.
+   * Records nonces, each unless its AK already holds `maxLive` unused, unexpired ones (GetChallenge
+   * is unauthenticated: the cap keeps one caller from filling the table), in one statement. Returns,
+   * per item in order, whether it was added. The cap is read once per statement: items of one AK
+   * must go in separate calls, or they could share the last place.
    */
-  async addNonce(
-    nonce: Uint8Array,
-    akName: Uint8Array,
-    issuedAtMs: number,
-    expiresAtMs: number,
+  async addNonces(
+    items: readonly { nonce: Uint8Array; akName: Uint8Array; issuedAtMs: number; expiresAtMs: number }[],
     maxLive: number,
-  ): Promise<boolean> {
-    const { rowCount } = await this.db.query(
+  ): Promise<boolean[]> {
+    const { rows } = await this.db.query<{ nonce: Uint8Array }>(
       `INSERT INTO nonces (nonce, ak_name, issued_at_ms, expires_at_ms)
-       SELECT $1, $2, $3, $4
-       WHERE (SELECT count(*) FROM nonces WHERE ak_name = $2 AND used_at_ms IS NULL AND expires_at_ms > $3) < $5`,
-      [buf(nonce), buf(akName), issuedAtMs, expiresAtMs, maxLive],
+       SELECT u.nonce, u.ak_name, u.issued_at_ms, u.expires_at_ms
+       FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[])
+         AS u(nonce, ak_name, issued_at_ms, expires_at_ms)
+       WHERE (SELECT count(*) FROM nonces
+              WHERE nonces.ak_name = u.ak_name AND used_at_ms IS NULL AND expires_at_ms > u.issued_at_ms) < $5
+       RETURNING nonce`,
+      [
+        items.map((i) => buf(i.nonce)),
+        items.map((i) => buf(i.akName)),
+        items.map((i) => i.issuedAtMs),
+        items.map((i) => i.expiresAtMs),
+        maxLive,
+      ],
     );
-    return rowCount > 0;
+    const added = new Set(rows.map((r) => hexOf(r.nonce)));
+    return items.map((i) => added.has(hexOf(i.nonce)));
   }
 
   /**
@@ -376,63 +405,78 @@ export class QuoteCollectorStore {
 
   /**
    * The happy path of Attest in one statement, for evidence already verified against an AK the
-   * caller remembers for `hostId`: consumes `nonce` only if it is unused, unexpired and issued to
-   * `akName`, and the host is still ACTIVE and still trusts exactly this AK (name and public); then,
-   * in the same statement and only if the nonce was consumed, moves the counters forward as
-   * advanceCounters does, stamps the host and records the attestation as PENDING.
+   * caller remembers for `hostId`, for several attestations at once (one set-based statement, each
+   * item decided as if alone). Per item: consumes `nonce` only if it is unused, unexpired at
+   * `nowMs` and issued to `akName`, and the host is still ACTIVE and still trusts exactly this AK
+   * (name and public); then, in the same statement and only if the nonce was consumed, moves the
+   * counters forward as advanceCounters does, stamps the host and records the attestation as
+   * PENDING. Items must name distinct hosts (one counters row is moved once per statement, so a
+   * host's counters stay ordered); a duplicate host throws.
    *
+   * Per item, in order:
    * - `nonce-not-consumed`: nothing changed (the caller's view of the host is stale, or the nonce is
    *   not usable); the precise path tells which.
    * - `counters-backwards`: the nonce is burnt, the counters and the attestations are untouched.
    * - `accepted`: everything is recorded; `host` is the host row as the statement left it.
    */
-  async consumeNonceAndAdvance(
-    ak: { hostId: string; akName: Uint8Array; akPublic: Uint8Array },
-    nonce: Uint8Array,
-    next: CountersRecord,
-    nowMs: number,
-    attestationId: string,
-  ): Promise<
-    { kind: 'nonce-not-consumed' } | { kind: 'counters-backwards' } | { kind: 'accepted'; host: HostRecord }
-  > {
+  async consumeNoncesAndAdvance(items: readonly RememberedAttestation[]): Promise<RememberedOutcome[]> {
+    if (new Set(items.map((i) => i.ak.hostId)).size !== items.length)
+      throw new Error('consumeNoncesAndAdvance: one item per host per statement');
     const { rows } = await this.db.query(
-      `WITH n AS (
-         UPDATE nonces SET used_at_ms = $3
-         WHERE nonce = $2 AND ak_name = $1 AND used_at_ms IS NULL AND expires_at_ms > $3
-           AND EXISTS (SELECT 1 FROM hosts WHERE host_id = $4 AND ak_name = $1 AND ak_public = $5
-                         AND state = 'ACTIVE')
-         RETURNING expires_at_ms)
+      `WITH u AS (
+         SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::text[], $5::bytea[], $6::bigint[],
+                              $7::bigint[], $8::text[], $9::boolean[], $10::text[], $11::text[], $12::text[])
+           WITH ORDINALITY AS u(ak_name, nonce, now_ms, host_id, ak_public, reset_count, restart_count, clock,
+                                safe, firmware_version, quote_info, attestation_id, i))
+       , n AS (
+         UPDATE nonces SET used_at_ms = u.now_ms FROM u
+         WHERE nonces.nonce = u.nonce AND nonces.ak_name = u.ak_name AND nonces.used_at_ms IS NULL
+           AND nonces.expires_at_ms > u.now_ms
+           AND EXISTS (SELECT 1 FROM hosts WHERE hosts.host_id = u.host_id AND hosts.ak_name = u.ak_name
+                         AND hosts.ak_public = u.ak_public AND hosts.state = 'ACTIVE')
+         RETURNING u.i, nonces.expires_at_ms)
        , up AS (
          INSERT INTO counters (host_id, reset_count, restart_count, clock, safe, firmware_version, quote_info, updated_at_ms)
-         SELECT $4::text, $6::bigint, $7::bigint, $8::numeric, $9::boolean, $10::numeric, $11::text, $3::bigint FROM n
+         SELECT u.host_id, u.reset_count, u.restart_count, u.clock::numeric, u.safe, u.firmware_version::numeric,
+                u.quote_info, u.now_ms
+         FROM n JOIN u ON u.i = n.i
          ${COUNTERS_MOVE_FORWARD}
          RETURNING host_id)
-       , host AS (UPDATE hosts SET last_attested_at_ms = $3 WHERE host_id IN (SELECT host_id FROM up)
-                  RETURNING ${HOST_COLUMNS})
+       , host AS (UPDATE hosts SET last_attested_at_ms = u.now_ms FROM u
+                  WHERE hosts.host_id = u.host_id AND hosts.host_id IN (SELECT host_id FROM up)
+                  RETURNING u.i, ${HOST_COLUMNS_OF_HOSTS})
        , att AS (INSERT INTO attestations (attestation_id, host_id, created_at_ms)
-                 SELECT $12::text, host_id, $3::bigint FROM host RETURNING attestation_id)
-       SELECT n.expires_at_ms AS nonce_expires_at_ms, att.attestation_id AS recorded_attestation_id, host.*
-       FROM n LEFT JOIN host ON true LEFT JOIN att ON true`,
+                 SELECT u.attestation_id, u.host_id, u.now_ms FROM host JOIN u ON u.i = host.i
+                 RETURNING attestation_id)
+       SELECT n.i AS item, n.expires_at_ms AS nonce_expires_at_ms,
+              att.attestation_id AS recorded_attestation_id, host.*
+       FROM n JOIN u ON u.i = n.i LEFT JOIN host ON host.i = n.i
+         LEFT JOIN att ON att.attestation_id = u.attestation_id`,
       [
-        buf(ak.akName),
-        buf(nonce),
-        nowMs,
-        ak.hostId,
-        buf(ak.akPublic),
-        next.resetCount,
-        next.restartCount,
-        next.clock.toString(),
-        next.safe,
-        next.firmwareVersion.toString(),
-        next.quoteInfoJson,
-        attestationId,
+        items.map((i) => buf(i.ak.akName)),
+        items.map((i) => buf(i.nonce)),
+        items.map((i) => i.nowMs),
+        items.map((i) => i.ak.hostId),
+        items.map((i) => buf(i.ak.akPublic)),
+        items.map((i) => i.next.resetCount),
+        items.map((i) => i.next.restartCount),
+        items.map((i) => i.next.clock.toString()),
+        items.map((i) => i.next.safe),
+        items.map((i) => i.next.firmwareVersion.toString()),
+        items.map((i) => i.next.quoteInfoJson),
+        items.map((i) => i.attestationId),
       ],
     );
-    const r = rows[0];
-    if (r === undefined) return { kind: 'nonce-not-consumed' };
-    if (r['recorded_attestation_id'] === null || r['recorded_attestation_id'] === undefined)
-      return { kind: 'counters-backwards' };
-    return { kind: 'accepted', host: hostFromRow(r) };
+    const out: RememberedOutcome[] = items.map(() => ({ kind: 'nonce-not-consumed' }));
+    for (const r of rows) {
+      const index = num(r['item']) - 1;
+      if (!(index >= 0 && index < items.length)) throw new Error(`item ${index + 1} is not in the batch`);
+      out[index] =
+        r['recorded_attestation_id'] === null || r['recorded_attestation_id'] === undefined
+          ? { kind: 'counters-backwards' }
+          : { kind: 'accepted', host: hostFromRow(r) };
+    }
+    return out;
   }
 
   async getCounters(hostId: string): Promise<CountersRecord | undefined> {
@@ -454,26 +498,9 @@ export class QuoteCollectorStore {
   }
 
   /**
-   * Records the outcome the issuer published; the first one wins (a redelivered event changes
-   * nothing). Returns false when the attestation is not one of ours.
-   */
-  async completeAttestation(
-    attestationId: string,
-    outcome: 'ISSUED' | 'REFUSED',
-    certificateEvent: Uint8Array,
-    nowMs: number,
-  ): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      `UPDATE attestations SET outcome = $2, certificate_event = $3, completed_at_ms = $4
-       WHERE attestation_id = $1 AND outcome = 'PENDING'`,
-      [attestationId, outcome, buf(certificateEvent), nowMs],
-    );
-    return rowCount > 0;
-  }
-
-  /**
-   * completeAttestation for several outcomes in one statement (distinct attestation ids); returns the
-   * ids recorded now (the others were answered already or are not ours).
+   * Records the outcomes the issuer published, in one statement; the first one per attestation wins
+   * (a redelivered event changes nothing), so the ids must be distinct. Returns the ids recorded now
+   * (the others were answered already or are not ours).
    */
   async completeAttestations(
     outcomes: readonly {
