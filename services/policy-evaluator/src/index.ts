@@ -18,4 +18,13 @@ export {
   type PolicyEvaluatorDeps,
   start,
 } from './service.ts';
-export { DEFAULT_HOST_CLASS, PolicyStore, type StoredGoldenSet, type StoredVerdict } from './store.ts';
+export {
+  DEFAULT_HOST_CLASS,
+  PolicyStore,
+  type PolicyStoreOptions,
+  type RecordOutcome,
+  type StoredGoldenSet,
+  type StoredVerdict,
+  type VerdictToRecord,
+} from './store.ts';
+export { type Recorded, VerdictRecorder, type VerdictRecorderOptions } from './verdicts.ts';

@@ -2,7 +2,6 @@
 // golden sets (versioned, immutable once published), verdict history and the admin audit log.
 // Kafka: Measurements (hostgate.measurements.v1) in, Verdict (hostgate.verdicts.v1) out, keyed by
 // host id, one verdict per attestation id. gRPC: the operators' admin API and on-demand Evaluate.
-import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { type Bus, type BusMessage, PoisonMessageError, type Subscription } from '@hostgate/bus';
 import {
@@ -14,11 +13,9 @@ import {
   PolicyValidationError,
 } from '@hostgate/policy';
 import {
-  dateFromTimestamp,
   decodeMeasurements,
   decodeVerdict,
   encodeMeasurements,
-  encodeVerdict,
   KAFKA_TOPICS,
   loadHostgateProtos,
   type Measurements__Output,
@@ -31,7 +28,6 @@ import {
   type Db,
   type Logger,
   OPERATOR_METADATA,
-  type Queryable,
   type RunningService,
   startGrpcServer,
   warnIfAdminLoopbackOnly,
@@ -46,6 +42,7 @@ import {
 } from './convert.ts';
 import { migrations } from './migrations.ts';
 import { PolicyStore } from './store.ts';
+import { type Recorded, VerdictRecorder } from './verdicts.ts';
 
 export interface PolicyEvaluatorDeps {
   logger: Logger;
@@ -85,38 +82,22 @@ function checkHostId(hostId: string): string {
   return hostId;
 }
 
-/** What a verdict is judged with: the class's set (or the one asked for), undefined for NO_POLICY. */
+/** What Evaluate judges with: the class's active set (or the version asked for), undefined for NO_POLICY. */
 async function judge(
   store: PolicyStore,
   m: Measurements__Output,
-  opts: { hostClass?: string; version?: number; verdictId: string; now?: Date; tx?: Queryable },
+  opts: { hostClass?: string; version?: number },
 ): Promise<Verdict> {
-  let hostClass: string;
+  const hostClass = opts.hostClass || (await store.hostClass(m.hostId));
   let set: LibGoldenSet | undefined;
-  if (!opts.hostClass && !opts.version) {
-    const j = await store.judgement(m.hostId, opts.tx);
-    hostClass = j.hostClass;
-    set = j.active?.set;
-  } else {
-    hostClass = opts.hostClass || (await store.hostClass(m.hostId));
-    if (opts.version) {
-      const stored = await store.getSet(hostClass, opts.version);
-      if (stored === undefined)
-        throw new StatusError(
-          grpc.status.NOT_FOUND,
-          `golden set ${hostClass} v${opts.version} does not exist`,
-        );
-      set = stored.set;
-    } else set = (await store.activeSet(hostClass))?.set;
-  }
-  const lib = measurementsForPolicy(m);
-  const v = evaluate(set, lib);
-  return verdictToProto(v, {
-    verdictId: opts.verdictId,
-    hostClass,
-    measurements: m,
-    evaluatedAt: opts.now ?? new Date(),
-  });
+  if (opts.version) {
+    const stored = await store.getSet(hostClass, opts.version);
+    if (stored === undefined)
+      throw new StatusError(grpc.status.NOT_FOUND, `golden set ${hostClass} v${opts.version} does not exist`);
+    set = stored.set;
+  } else set = (await store.activeSet(hostClass))?.set;
+  const v = evaluate(set, measurementsForPolicy(m));
+  return verdictToProto(v, { verdictId: '', hostClass, measurements: m, evaluatedAt: new Date() });
 }
 
 /**
@@ -125,7 +106,7 @@ async function judge(
  */
 export async function handleMeasurements(
   deps: PolicyEvaluatorDeps,
-  store: PolicyStore,
+  recorder: VerdictRecorder,
   message: BusMessage,
 ): Promise<void> {
   let m: Measurements__Output;
@@ -143,41 +124,18 @@ export async function handleMeasurements(
       'MEASUREMENTS_INVALID',
       `record key ${JSON.stringify(message.key)} is not the Measurements host id ${JSON.stringify(m.hostId)}`,
     );
-  // Judged even on a redelivery: the insert below keeps the first verdict and hands it back, which
-  // costs one evaluation instead of a lookup on every first delivery.
-  const replayed = m.refusals.length === 0 && m.replay?.match === true;
-  const now = new Date();
-  let verdict: Verdict | undefined;
-  let stored: Awaited<ReturnType<PolicyStore['recordVerdict']>>;
+  // Judged even on a redelivery: the statement storing the verdict keeps the first one and hands it
+  // back, which costs one evaluation instead of a lookup on every first delivery.
+  let recorded: Recorded;
   try {
-    // One transaction: class, active set, last measurements and verdict in one store round trip.
-    // Two statements: class + active set, then verdict + last measurements. PGlite pays per
-    // transaction, so there both run in one; a server pays per round trip, so there each autocommits.
-    const judgeAndRecord = async (tx?: Queryable) => {
-      const v = await judge(store, m, { verdictId: randomUUID(), now, ...(tx ? { tx } : {}) });
-      verdict = v;
-      return store.recordVerdict(
-        {
-          attestationId: m.attestationId,
-          verdictId: String(v.verdictId),
-          hostId: m.hostId,
-          pass: v.pass === true,
-          hostClass: String(v.hostClass),
-          policyVersion: Number(v.policyVersion ?? 0),
-          evaluatedAt: now,
-          verdict: encodeVerdict(v),
-        },
-        replayed ? { replayedAt: dateFromTimestamp(m.replayedAt) ?? now, bytes: message.value } : undefined,
-        tx,
-      );
-    };
-    stored = store.kind === 'pglite' ? await store.transaction(judgeAndRecord) : await judgeAndRecord();
+    recorded = await recorder.record(m, measurementsForPolicy(m), message.value, new Date());
   } catch (err) {
     if (err instanceof PolicyValidationError)
       throw new PoisonMessageError('MEASUREMENTS_INVALID', err.message, { cause: err });
     throw err;
   }
-  if (stored.created && verdict !== undefined)
+  const { verdict, stored } = recorded;
+  if (stored.created)
     deps.logger.info(
       {
         attestationId: m.attestationId,
@@ -395,7 +353,6 @@ export function handlers(
       } else throw new StatusError(grpc.status.INVALID_ARGUMENT, 'measurements or host_id is required');
       if (req.hostClass) checkClass(req.hostClass);
       const verdict = await judge(store, m, {
-        verdictId: '',
         ...(req.hostClass ? { hostClass: req.hostClass } : {}),
         version: req.version,
       });
@@ -430,6 +387,7 @@ export async function start(
   const logger = deps.logger;
   await deps.db.migrate(migrations);
   const store = new PolicyStore(deps.db);
+  const recorder = new VerdictRecorder(store);
   warnIfAdminLoopbackOnly(logger, config.adminToken, [...MUTATING_METHODS]);
   const protos = loadHostgateProtos();
   const server = await startGrpcServer({
@@ -451,7 +409,7 @@ export async function start(
       group: CONSUMER_GROUP,
       maxAttempts: config.deliveryAttempts,
       // A PoisonMessageError is dead-lettered by the bus on its first attempt; anything else is retried.
-      handler: (message) => handleMeasurements(deps, store, message),
+      handler: (message) => handleMeasurements(deps, recorder, message),
       onError: (err, ctx) =>
         logger.warn(
           { err, topic: ctx.topic, partition: ctx.partition, offset: ctx.offset?.toString() },

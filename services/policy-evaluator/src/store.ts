@@ -49,31 +49,108 @@ function jsonOf(v: unknown): unknown {
   return typeof v === 'string' ? JSON.parse(v) : v;
 }
 
+export interface PolicyStoreOptions {
+  /** Parsed golden sets kept (least recently used dropped first); default 256. */
+  setCacheSize?: number;
+}
+
+/** One verdict to store, judged against `hostClass` and its active version `policyVersion` (0: none). */
+export interface VerdictToRecord {
+  readonly attestationId: string;
+  readonly verdictId: string;
+  readonly hostId: string;
+  readonly pass: boolean;
+  readonly hostClass: string;
+  readonly policyVersion: number;
+  readonly evaluatedAt: Date;
+  readonly verdict: Uint8Array;
+  /** The Measurements record, when it replayed (kept as the host's last measurements). */
+  readonly measurements: { readonly replayedAt: Date; readonly bytes: Uint8Array } | undefined;
+}
+
+/**
+ * What recordVerdicts did with one verdict. `current` is the host's class and that class's active
+ * version (0: none) as the statement saw them. 'stale': the verdict was judged against another class
+ * or version than `current` and the attestation has no verdict yet: nothing was stored, judge again.
+ */
+export type RecordOutcome =
+  | (StoredVerdict & {
+      readonly kind: 'stored';
+      readonly created: boolean;
+      readonly current: { readonly hostClass: string; readonly policyVersion: number };
+    })
+  | {
+      readonly kind: 'stale';
+      readonly current: { readonly hostClass: string; readonly policyVersion: number };
+    };
+
 export class PolicyStore {
   readonly #db: Db;
-  /** Published sets never change, so a parsed set can be cached for good. */
+  /** Published sets never change, so a parsed set stays valid for good; bounded, least recently used out. */
   readonly #sets = new Map<string, GoldenSet>();
+  readonly #setCacheSize: number;
+  /** Lookups of sets not cached, one per (class, version) at a time. */
+  readonly #loading = new Map<string, Promise<GoldenSet | undefined>>();
 
-  constructor(db: Db) {
+  constructor(db: Db, opts: PolicyStoreOptions = {}) {
+    const size = opts.setCacheSize ?? 256;
+    if (!Number.isSafeInteger(size) || size < 1) throw new RangeError('setCacheSize must be an integer ≥ 1');
     this.#db = db;
+    this.#setCacheSize = size;
   }
 
-  #fromRow(r: SetRow): GoldenSet {
-    const key = `${r.host_class}\u0000${r.version}`;
-    let set = this.#sets.get(key);
-    if (set === undefined) {
-      const input: Record<string, unknown> = {
-        class: r.host_class,
-        version: r.version,
-        createdAt: iso(r.created_at),
-        rules: jsonOf(r.rules),
-      };
-      if (r.description !== '') input['description'] = r.description;
-      set = validateGoldenSet(input);
-      if (this.#sets.size > 10_000) this.#sets.clear();
+  /** Parsed golden sets held now (at most setCacheSize). */
+  get cachedSets(): number {
+    return this.#sets.size;
+  }
+
+  #cached(hostClass: string, version: number): GoldenSet | undefined {
+    const key = `${hostClass}\u0000${version}`;
+    const set = this.#sets.get(key);
+    if (set !== undefined) {
+      this.#sets.delete(key);
       this.#sets.set(key, set);
     }
     return set;
+  }
+
+  #fromRow(r: SetRow): GoldenSet {
+    const cached = this.#cached(r.host_class, r.version);
+    if (cached !== undefined) return cached;
+    const input: Record<string, unknown> = {
+      class: r.host_class,
+      version: r.version,
+      createdAt: iso(r.created_at),
+      rules: jsonOf(r.rules),
+    };
+    if (r.description !== '') input['description'] = r.description;
+    const set = validateGoldenSet(input);
+    this.#sets.set(`${r.host_class}\u0000${r.version}`, set);
+    if (this.#sets.size > this.#setCacheSize) this.#sets.delete(this.#sets.keys().next().value as string);
+    return set;
+  }
+
+  /**
+   * A published set, parsed and validated once: cached, else one lookup (shared by concurrent callers).
+   * The hot path: a set never changes once published, so only which version is active needs the store.
+   */
+  goldenSet(hostClass: string, version: number): Promise<GoldenSet | undefined> | GoldenSet {
+    const cached = this.#cached(hostClass, version);
+    if (cached !== undefined) return cached;
+    const key = `${hostClass}\u0000${version}`;
+    let loading = this.#loading.get(key);
+    if (loading === undefined) {
+      loading = this.#db
+        .query<SetRow>(
+          `SELECT host_class, version, description, rules, created_at, created_by FROM golden_sets
+            WHERE host_class = $1 AND version = $2`,
+          [hostClass, version],
+        )
+        .then((res) => (res.rows[0] === undefined ? undefined : this.#fromRow(res.rows[0])))
+        .finally(() => this.#loading.delete(key));
+      this.#loading.set(key, loading);
+    }
+    return loading;
   }
 
   async hostClass(hostId: string, q: Queryable = this.#db): Promise<string> {
@@ -96,35 +173,6 @@ export class PolicyStore {
       );
       return previous;
     });
-  }
-
-  /** Which adapter the store runs on: the embedded one pays per transaction, a server per round trip. */
-  get kind(): Db['kind'] {
-    return this.#db.kind;
-  }
-
-  /** Runs `fn` in one transaction (the embedded store pays per transaction, not per statement). */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.#db.transaction(fn);
-  }
-
-  /** The host's class and that class's active golden set, in one round trip (the hot path). */
-  async judgement(
-    hostId: string,
-    q: Queryable = this.#db,
-  ): Promise<{ hostClass: string; active: StoredGoldenSet | undefined }> {
-    const { rows } = await q.query<SetRow & { cls: string }>(
-      `SELECT c.cls, g.host_class, g.version, g.description, g.rules, g.created_at, g.created_by
-         FROM (SELECT COALESCE((SELECT host_class FROM host_classes WHERE host_id = $1), $2) AS cls) c
-         LEFT JOIN activations a ON a.host_class = c.cls
-         LEFT JOIN golden_sets g ON g.host_class = a.host_class AND g.version = a.version`,
-      [hostId, DEFAULT_HOST_CLASS],
-    );
-    const r = rows[0];
-    const hostClass = r?.cls ?? DEFAULT_HOST_CLASS;
-    if (r === undefined || r.version === null || r.version === undefined)
-      return { hostClass, active: undefined };
-    return { hostClass, active: { set: this.#fromRow(r), createdBy: r.created_by, active: true } };
   }
 
   /** The class's active golden set, if any. */
@@ -240,77 +288,121 @@ export class PolicyStore {
     return rows[0]?.version ?? 0;
   }
 
-  async verdictFor(attestationId: string, q: Queryable = this.#db): Promise<StoredVerdict | undefined> {
-    const { rows } = await q.query<{ verdict_id: string; verdict: unknown }>(
-      'SELECT verdict_id, verdict FROM verdicts WHERE attestation_id = $1',
-      [attestationId],
-    );
-    const r = rows[0];
-    return r === undefined
-      ? undefined
-      : { attestationId, verdictId: r.verdict_id, verdict: toBytes(r.verdict) };
-  }
-
   /**
-   * One statement: the verdict (unless the attestation has one) and, for measurements that replayed,
-   * the host's last measurements. Returns the verdict stored, first one wins.
+   * One statement for the whole batch. Per verdict, as if each ran alone in the batch's order:
+   * - the host's last measurements (when they replayed), unless the host has newer ones;
+   * - the attestation's verdict if it has one (created: false, first one wins), else this verdict
+   *   when it was judged against the host's class and that class's active version as the statement
+   *   sees them (created: true), else nothing ('stale': judge again with `current`).
+   * So a verdict is never stored judged against a class or version that is no longer the host's.
    */
-  async recordVerdict(
-    v: {
-      attestationId: string;
-      verdictId: string;
-      hostId: string;
-      pass: boolean;
-      hostClass: string;
-      policyVersion: number;
-      evaluatedAt: Date;
-      verdict: Uint8Array;
-    },
-    measurements: { replayedAt: Date; bytes: Uint8Array } | undefined,
-    q: Queryable = this.#db,
-  ): Promise<StoredVerdict & { created: boolean }> {
-    const { rows } = await q.query<{ verdict_id: string; verdict: unknown; created: boolean }>(
-      `WITH hm AS (
+  async recordVerdicts(items: readonly VerdictToRecord[], q: Queryable = this.#db): Promise<RecordOutcome[]> {
+    if (items.length === 0) return [];
+    const { rows } = await q.query<{
+      cls: string;
+      active_version: number;
+      judged_current: boolean;
+      created: boolean;
+      old_id: string | null;
+      old_verdict: unknown;
+    }>(
+      `WITH i AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::integer[],
+                              $7::timestamptz[], $8::bytea[], $9::timestamptz[], $10::bytea[])
+           WITH ORDINALITY AS i(attestation_id, verdict_id, host_id, pass, host_class, policy_version,
+                                evaluated_at, verdict, replayed_at, measurements, ord)
+       ), j AS (
+         SELECT i.*, COALESCE(h.host_class, $11) AS cls, COALESCE(a.version, 0) AS active_version
+           FROM i LEFT JOIN host_classes h ON h.host_id = i.host_id
+           LEFT JOIN activations a ON a.host_class = COALESCE(h.host_class, $11)
+       ), hm AS (
          INSERT INTO host_measurements (host_id, attestation_id, replayed_at, measurements)
-         SELECT $3, $1, $9, $10 WHERE $11::boolean
+         SELECT DISTINCT ON (host_id) host_id, attestation_id, replayed_at, measurements FROM i
+          WHERE measurements IS NOT NULL ORDER BY host_id, replayed_at DESC, ord DESC
          ON CONFLICT (host_id) DO UPDATE SET attestation_id = EXCLUDED.attestation_id,
            replayed_at = EXCLUDED.replayed_at, measurements = EXCLUDED.measurements
          WHERE host_measurements.replayed_at <= EXCLUDED.replayed_at
        ), v AS (
          INSERT INTO verdicts (attestation_id, verdict_id, host_id, pass, host_class, policy_version, evaluated_at, verdict)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (attestation_id) DO NOTHING
-         RETURNING verdict_id, verdict
+         SELECT attestation_id, verdict_id, host_id, pass, host_class, policy_version, evaluated_at, verdict FROM j
+          WHERE host_class = cls AND policy_version = active_version ORDER BY attestation_id, ord
+         ON CONFLICT (attestation_id) DO NOTHING
+         RETURNING verdict_id
        )
-       SELECT verdict_id, verdict, true AS created FROM v
-       UNION ALL
-       SELECT verdict_id, verdict, false AS created FROM verdicts
-        WHERE attestation_id = $1 AND NOT EXISTS (SELECT 1 FROM v)`,
+       SELECT j.cls, j.active_version, j.host_class = j.cls AND j.policy_version = j.active_version AS judged_current,
+              v.verdict_id IS NOT NULL AS created, old.verdict_id AS old_id,
+              old.verdict AS old_verdict
+         FROM j LEFT JOIN v ON v.verdict_id = j.verdict_id
+         LEFT JOIN verdicts old ON old.attestation_id = j.attestation_id
+        ORDER BY j.ord`,
       [
-        v.attestationId,
-        v.verdictId,
-        v.hostId,
-        v.pass,
-        v.hostClass,
-        v.policyVersion,
-        v.evaluatedAt,
-        v.verdict,
-        measurements?.replayedAt ?? v.evaluatedAt,
-        measurements?.bytes ?? new Uint8Array(0),
-        measurements !== undefined,
+        items.map((v) => v.attestationId),
+        items.map((v) => v.verdictId),
+        items.map((v) => v.hostId),
+        items.map((v) => v.pass),
+        items.map((v) => v.hostClass),
+        items.map((v) => v.policyVersion),
+        items.map((v) => v.evaluatedAt),
+        items.map((v) => v.verdict),
+        items.map((v) => v.measurements?.replayedAt ?? null),
+        items.map((v) => v.measurements?.bytes ?? null),
+        DEFAULT_HOST_CLASS,
       ],
     );
-    const r = rows[0];
-    if (r !== undefined)
-      return {
-        attestationId: v.attestationId,
-        verdictId: r.verdict_id,
-        verdict: toBytes(r.verdict),
-        created: r.created,
-      };
-    // Another replica inserted it after this statement's snapshot was taken.
-    const stored = await this.verdictFor(v.attestationId, q);
-    if (stored === undefined) throw new Error(`verdict of ${v.attestationId} vanished after insert`);
-    return { ...stored, created: false };
+    if (rows.length !== items.length)
+      throw new Error(`verdict batch of ${items.length} answered with ${rows.length} rows`);
+    const out: (RecordOutcome | undefined)[] = [];
+    const lost: string[] = [];
+    for (const [i, r] of rows.entries()) {
+      const v = items[i]!;
+      const current = { hostClass: r.cls, policyVersion: Number(r.active_version) };
+      if (r.created)
+        out.push({
+          kind: 'stored',
+          attestationId: v.attestationId,
+          verdictId: v.verdictId,
+          verdict: v.verdict,
+          created: true,
+          current,
+        });
+      else if (r.old_id !== null)
+        out.push({
+          kind: 'stored',
+          attestationId: v.attestationId,
+          verdictId: r.old_id,
+          verdict: toBytes(r.old_verdict),
+          created: false,
+          current,
+        });
+      else if (!r.judged_current) out.push({ kind: 'stale', current });
+      else {
+        // Stored by another replica (or an earlier item of this batch) after the statement's snapshot.
+        out.push(undefined);
+        lost.push(v.attestationId);
+      }
+    }
+    if (lost.length > 0) {
+      const { rows: found } = await q.query<{ attestation_id: string; verdict_id: string; verdict: unknown }>(
+        'SELECT attestation_id, verdict_id, verdict FROM verdicts WHERE attestation_id = ANY($1::text[])',
+        [lost],
+      );
+      const byId = new Map(found.map((f) => [f.attestation_id, f]));
+      for (const [i, r] of rows.entries()) {
+        if (out[i] !== undefined) continue;
+        const v = items[i]!;
+        const f = byId.get(v.attestationId);
+        if (f === undefined) throw new Error(`verdict of ${v.attestationId} vanished after insert`);
+        out[i] = {
+          kind: 'stored',
+          attestationId: v.attestationId,
+          verdictId: f.verdict_id,
+          verdict: toBytes(f.verdict),
+          created: false,
+          current: { hostClass: r.cls, policyVersion: Number(r.active_version) },
+        };
+      }
+    }
+    return out as RecordOutcome[];
   }
 
   /** A host's verdicts, newest first (protobuf bytes). */
