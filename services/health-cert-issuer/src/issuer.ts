@@ -18,7 +18,7 @@ import {
   timestampFromDate,
   type Verdict__Output,
 } from '@hostgate/protos';
-import type { Db, Logger } from '@hostgate/service-runtime';
+import { Batcher, type Db, type Logger } from '@hostgate/service-runtime';
 import {
   issuedMessages,
   type OutgoingMessage,
@@ -64,6 +64,8 @@ export interface CurrentCrl {
 const MAX_ID_CHARS = 128;
 const MAX_POLICY_VERSION = 2_147_483_647;
 const EXPIRE_BATCH = 500;
+/** Verdicts written in one statement at most. */
+const WRITE_BATCH = 64;
 /** Refusal statements tried when the live certificates keep changing under it (then the bus retries). */
 const MAX_REVOKE_ATTEMPTS = 5;
 /** Hosts whose live certificates the issuer remembers (about 100 bytes each). */
@@ -174,6 +176,12 @@ export class Issuer {
    * expects to revoke. Only a guess — the store checks it — so other replicas' writes cannot break it.
    */
   private readonly liveByHost = new Map<string, Array<{ serial: string; notAfter: Date }>>();
+  /**
+   * Verdicts written together: the bus runs many handlers at once, and their writes go in one
+   * statement per batch (one round trip and one commit) instead of one each. One write per host in
+   * a batch (the statement touches a host's rows once); a batch that fails is retried write by write.
+   */
+  readonly writer: Batcher<store.VerdictWrite, store.VerdictWriteResult>;
 
   constructor(options: IssuerOptions) {
     this.db = options.db;
@@ -186,6 +194,10 @@ export class Issuer {
     this.crlValiditySeconds = options.crlValiditySeconds;
     this.now = options.now ?? (() => new Date());
     this.metrics = options.metrics ?? createIssuerMetrics(options.hub);
+    this.writer = new Batcher((writes) => store.recordVerdicts(this.db, writes), {
+      maxBatch: WRITE_BATCH,
+      keyOf: (w) => w.hostId,
+    });
   }
 
   /** Handles one record of hostgate.verdicts.v1. Throws PoisonMessageError for what no retry fixes. */
@@ -314,16 +326,12 @@ export class Issuer {
         now,
         certificate: {
           serial,
-          host_id: verdict.hostId,
-          attestation_id: verdict.attestationId,
-          verdict_id: verdict.verdictId,
           policy_class: verdict.hostClass,
           policy_version: verdict.policyVersion,
           pcr_digest: pcrDigest,
           der: cert.der,
           not_before: cert.notBefore,
           not_after: cert.notAfter,
-          issued_at: now,
         },
         host: {
           hostId: verdict.hostId,
@@ -380,7 +388,7 @@ export class Issuer {
     };
     // The REFUSED event lists the certificates revoked, and it is stored in the same statement that
     // revokes them: built from the serials believed live, which the statement checks (see
-    // store.recordVerdict). A wrong belief costs one more statement, built from the live set it returns.
+    // store.recordVerdicts). A wrong belief costs one more statement, built from the live set it returns.
     let expected = this.knownLive(verdict.hostId, now).map((c) => c.serial);
     for (let attempt = 1; ; attempt++) {
       const revoked: RevokedInfo[] = expected
@@ -442,7 +450,8 @@ export class Issuer {
   }
 
   /**
-   * Writes a verdict's outcome in one statement (store.recordVerdict), then tells watchers and
+   * Writes a verdict's outcome in one statement with the concurrent handlers' (store.recordVerdicts
+   * through the writer), then tells watchers and
    * publishes. When an earlier delivery claimed the attestation, publishes that delivery's stored
    * messages instead and returns undefined. Throws LiveChanged when the refusal's expected live
    * certificates were not those live (nothing written).
@@ -451,7 +460,7 @@ export class Issuer {
     write: store.VerdictWrite,
     outcome: 'issued' | 'refused',
   ): Promise<HostState | undefined> {
-    const result = await store.recordVerdict(this.db, write);
+    const result = await this.writer.call(write);
     if (result.outcome === 'live-changed') throw new LiveChanged(result.live);
     if (result.outcome === 'redelivered') {
       await this.republish(write.attestationId);

@@ -60,7 +60,7 @@ export async function listHosts(
   return rows.map(hostFromRow);
 }
 
-/** How putHost (and recordVerdict) merge a host's new state into its row. */
+/** How putHost (and recordVerdicts) merge a host's new state into its row. */
 const PUT_HOST_CONFLICT = `ON CONFLICT (host_id) DO UPDATE SET
        healthy = excluded.healthy, cause = excluded.cause, reason = excluded.reason,
        reason_code = excluded.reason_code, refusals = excluded.refusals, serial = excluded.serial,
@@ -225,13 +225,17 @@ export interface VerdictWrite {
   verdictId: string;
   outcome: 'issued' | 'refused';
   now: Date;
-  /** The certificate issued (outcome 'issued'). */
-  certificate?: Omit<CertificateRow, 'revoked_at' | 'revocation_reason'>;
+  /** The certificate issued (outcome 'issued'): of this write's host, attestation and verdict, issued at `now`. */
+  certificate?: Omit<
+    CertificateRow,
+    'host_id' | 'attestation_id' | 'verdict_id' | 'issued_at' | 'revoked_at' | 'revocation_reason'
+  >;
   /**
    * Outcome 'refused': revoke every live certificate of the host with this reason. `expected` is
    * what the caller believes is live (sorted); the messages it built list exactly those serials.
    */
   revoke?: { reason: string; expected: readonly string[] };
+  /** The host's new state; its hostId is the write's. */
   host: HostState;
   messages: readonly OutgoingMessage[];
 }
@@ -244,114 +248,189 @@ export type VerdictWriteResult =
   /** `revoke.expected` was not what is live (returned, sorted); nothing was written. */
   | { outcome: 'live-changed'; live: string[] };
 
-/** Raised inside the statement (rolling all of it back) when the revocation did not match `expected`. */
+/** Raised inside the statement (rolling all of it back) when a revocation did not match `expected`. */
 const LIVE_CHANGED = 'hostgate: live certificates changed during the refusal';
 
 export function isLiveChangedError(err: unknown): boolean {
   return err instanceof Error && err.message.includes(LIVE_CHANGED);
 }
 
+/** Serials are lowercase hex: a comma-joined list is unambiguous, and '' is the empty list. */
+const SERIAL = /^[0-9a-f]{1,64}$/;
+
+/** `a` and `b` as sets (serials are unique): no collation question between JS and SQL order. */
+const sameSet = (a: string, b: string) => `(${a} @> ${b} AND ${a} <@ ${b})`;
+
 /**
- * Writes a verdict in ONE statement (atomic without BEGIN/COMMIT): claims the attestation, and only
- * when the claim is new, inserts the certificate or revokes the live ones, upserts the host (as
- * putHost) and stores the messages. Data-modifying CTEs all see the statement's snapshot, so nothing
- * reads what a sibling wrote: the certificate and messages are built beforehand, and "claimed" is
- * whether the claim's RETURNING has a row.
+ * The verdicts of one batch, one row each (`input.ord` is the write's index + 1): every CTE works on
+ * all of them at once. Data-modifying CTEs all see the statement's snapshot, so nothing reads what a
+ * sibling wrote: certificates and messages are built beforehand, and a write is claimed when the
+ * claim's RETURNING has its row. Each host is in a batch at most once (recordVerdicts checks), so
+ * the host upsert and the revocation touch a row once, and a write's rows are found by its host.
+ */
+const RECORD_VERDICTS = `WITH input AS MATERIALIZED (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
+      $7::text[], $8::text[], $9::text[], $10::int4[], $11::bytea[], $12::bytea[], $13::timestamptz[],
+      $14::timestamptz[], $15::bool[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
+      $21::timestamptz[], $22::text[], $23::int4[], $24::text[], $25::timestamptz[])
+    WITH ORDINALITY AS i (attestation_id, host_id, verdict_id, outcome, now, expected_list,
+      revocation_reason, serial, policy_class, policy_version, pcr_digest, der, not_before, not_after,
+      h_healthy, h_cause, h_reason, h_reason_code, h_refusals, h_serial, h_expires_at, h_policy_class,
+      h_policy_version, h_attestation_id, h_updated_at, ord)
+),
+expected AS (
+  SELECT ord, string_to_array(expected_list, ',') AS serials FROM input WHERE expected_list IS NOT NULL
+),
+live AS (
+  SELECT e.ord, e.serials AS expected,
+    coalesce(array_agg(c.serial) FILTER (WHERE c.serial IS NOT NULL), '{}'::text[]) AS serials
+  FROM expected e JOIN input i ON i.ord = e.ord
+    LEFT JOIN certificates c ON c.host_id = i.host_id AND c.revoked_at IS NULL AND c.not_after > i.now
+  GROUP BY e.ord, e.serials
+),
+claim AS (
+  INSERT INTO attestations (attestation_id, host_id, verdict_id, outcome, serial, decided_at)
+  SELECT i.attestation_id, i.host_id, i.verdict_id, i.outcome, i.serial, i.now
+  FROM input i LEFT JOIN live l ON l.ord = i.ord
+  WHERE i.expected_list IS NULL OR ${sameSet('l.serials', 'l.expected')}
+  ORDER BY i.attestation_id
+  ON CONFLICT (attestation_id) DO NOTHING
+  RETURNING attestation_id, host_id
+),
+claimed AS (
+  SELECT i.* FROM input i JOIN claim c ON c.attestation_id = i.attestation_id AND c.host_id = i.host_id
+),
+revoked AS (
+  UPDATE certificates c SET revoked_at = k.now, revocation_reason = k.revocation_reason
+  FROM claimed k
+  WHERE k.expected_list IS NOT NULL AND c.host_id = k.host_id AND c.revoked_at IS NULL AND c.not_after > k.now
+  RETURNING k.ord, c.serial
+),
+revoked_check AS (
+  -- An error when a claimed write revoked another set than it expected (a concurrent revocation
+  -- committed after the snapshot). Not a constant (the planner would fold one and fail every
+  -- time): a cast of a text built from what it revoked.
+  SELECT e.ord, CASE WHEN NOT ${sameSet(`coalesce(array_agg(r.serial) FILTER (WHERE r.serial IS NOT NULL), '{}'::text[])`, 'e.serials')}
+      THEN ('${LIVE_CHANGED}: ' || coalesce(string_agg(r.serial, ','), ''))::int4 END AS failed
+  FROM claimed k JOIN expected e ON e.ord = k.ord LEFT JOIN revoked r ON r.ord = k.ord
+  GROUP BY e.ord, e.serials
+),
+certificate AS (
+  INSERT INTO certificates (serial, host_id, attestation_id, verdict_id, policy_class, policy_version,
+    pcr_digest, der, not_before, not_after, issued_at)
+  SELECT k.serial, k.host_id, k.attestation_id, k.verdict_id, k.policy_class, k.policy_version,
+    k.pcr_digest, k.der, k.not_before, k.not_after, k.now
+  FROM claimed k WHERE k.serial IS NOT NULL
+),
+messages AS (
+  INSERT INTO outbox (attestation_id, seq, topic, message_key, value, headers)
+  SELECT k.attestation_id, m.seq, m.topic, m.message_key, m.value, m.headers::jsonb
+  FROM unnest($26::int4[], $27::int4[], $28::text[], $29::text[], $30::bytea[], $31::text[])
+      AS m (ord, seq, topic, message_key, value, headers)
+    JOIN claimed k ON k.ord = m.ord
+),
+host AS (
+  INSERT INTO hosts (${HOST_COLUMNS})
+  SELECT k.host_id, k.h_healthy, k.h_cause, k.h_reason, k.h_reason_code, k.h_refusals::jsonb, k.h_serial,
+    k.h_expires_at, k.h_policy_class, k.h_policy_version, k.h_attestation_id, k.h_updated_at
+  FROM claimed k ORDER BY k.host_id
+  ${PUT_HOST_CONFLICT}
+  RETURNING ${HOST_COLUMNS}
+)
+SELECT i.ord, l.serials AS live, rc.failed AS revoked_check, h.*
+FROM input i LEFT JOIN live l ON l.ord = i.ord LEFT JOIN revoked_check rc ON rc.ord = i.ord
+  LEFT JOIN host h ON h.host_id = i.host_id
+ORDER BY i.ord`;
+
+/**
+ * Writes verdicts in ONE statement (atomic without BEGIN/COMMIT), each as if alone: claims its
+ * attestation and, only when the claim is new, inserts its certificate or revokes the host's live
+ * ones, upserts the host (as putHost) and stores its messages. One result per write, in order.
+ * At most one write per host (else a RangeError, nothing written).
  *
  * A refusal's messages list the certificates it revokes, which are known only after the UPDATE; the
  * caller passes the serials it expects instead. The claim happens only when the snapshot's live set
  * is exactly that (else 'live-changed' with the actual set, to build the messages again). Should the
  * UPDATE still revoke another set (a concurrent revocation committed after the snapshot), the
- * statement raises an error, which rolls all of it back; the caller retries.
+ * statement raises an error (isLiveChangedError), which rolls all of it back; the caller retries
+ * (a batch of several writes, each alone).
  */
-export async function recordVerdict(db: Queryable, w: VerdictWrite): Promise<VerdictWriteResult> {
-  const params: unknown[] = [];
-  const p = (v: unknown, type: string) => {
-    params.push(v);
-    return `$${params.length}::${type}`;
-  };
-  const attestationId = p(w.attestationId, 'text');
-  const hostId = p(w.hostId, 'text');
-  const now = p(w.now, 'timestamptz');
-  const ctes: string[] = [];
-  let gate = '';
-  let liveSelect = 'NULL::text[]';
-  let revokedCheck = 'NULL::int4';
-  if (w.revoke !== undefined) {
-    const expected = p(w.revoke.expected, 'text[]');
-    ctes.push(
-      `live AS (SELECT coalesce(array_agg(serial ORDER BY serial), '{}'::text[]) AS serials FROM certificates
-         WHERE host_id = ${hostId} AND revoked_at IS NULL AND not_after > ${now})`,
-    );
-    // Compared as sets (serials are unique): no collation question between JS and SQL order.
-    const same = (a: string) => `(${a} @> ${expected} AND ${a} <@ ${expected})`;
-    gate = `WHERE ${same('(SELECT serials FROM live)')}`;
-    liveSelect = '(SELECT serials FROM live)';
-    // An error when the claim happened and what it revoked is not `expected`. Not a constant (the
-    // planner would fold one and fail every time): a cast of a text built from what it revoked.
-    revokedCheck = `(SELECT CASE WHEN EXISTS (SELECT 1 FROM claim)
-           AND NOT ${same(`coalesce(array_agg(serial), '{}'::text[])`)}
-         THEN ('${LIVE_CHANGED}: ' || coalesce(string_agg(serial, ','), ''))::int4 END FROM revoked)`;
+export async function recordVerdicts(
+  db: Queryable,
+  writes: readonly VerdictWrite[],
+): Promise<VerdictWriteResult[]> {
+  if (writes.length === 0) return [];
+  const hosts = new Set<string>();
+  const cols: unknown[][] = Array.from({ length: 25 }, () => new Array<unknown>(writes.length));
+  const msgCols: unknown[][] = Array.from({ length: 6 }, () => []);
+  for (const [i, w] of writes.entries()) {
+    if (hosts.has(w.hostId)) throw new RangeError(`host ${w.hostId} is written twice in one batch`);
+    if (w.host.hostId !== w.hostId) throw new RangeError('a write sets the state of another host');
+    hosts.add(w.hostId);
+    const c = w.certificate;
+    const s = w.host;
+    let expected: string | null = null;
+    if (w.revoke !== undefined) {
+      if (!w.revoke.expected.every((serial) => SERIAL.test(serial)))
+        throw new RangeError('an expected serial is not lowercase hex');
+      expected = w.revoke.expected.join(',');
+    }
+    const row = [
+      w.attestationId,
+      w.hostId,
+      w.verdictId,
+      w.outcome,
+      w.now,
+      expected,
+      w.revoke?.reason ?? null,
+      c?.serial ?? null,
+      c?.policy_class ?? null,
+      c?.policy_version ?? null,
+      c === undefined ? null : bytes(c.pcr_digest),
+      c === undefined ? null : bytes(c.der),
+      c?.not_before ?? null,
+      c?.not_after ?? null,
+      s.healthy,
+      s.cause,
+      s.reason,
+      s.reasonCode,
+      JSON.stringify(s.refusals),
+      s.serial,
+      s.expiresAt,
+      s.policyClass,
+      s.policyVersion,
+      s.attestationId,
+      s.updatedAt,
+    ];
+    for (const [k, v] of row.entries()) cols[k]![i] = v;
+    for (const [seq, m] of w.messages.entries()) {
+      msgCols[0]!.push(i + 1);
+      msgCols[1]!.push(seq);
+      msgCols[2]!.push(m.topic);
+      msgCols[3]!.push(m.key);
+      msgCols[4]!.push(bytes(m.value));
+      msgCols[5]!.push(JSON.stringify(m.headers));
+    }
   }
-  ctes.push(
-    `claim AS (INSERT INTO attestations (attestation_id, host_id, verdict_id, outcome, serial, decided_at)
-       SELECT ${attestationId}, ${hostId}, ${p(w.verdictId, 'text')}, ${p(w.outcome, 'text')},
-         ${p(w.certificate?.serial ?? null, 'text')}, ${now} ${gate}
-       ON CONFLICT (attestation_id) DO NOTHING RETURNING attestation_id)`,
-  );
-  if (w.revoke !== undefined) {
-    ctes.push(
-      `revoked AS (UPDATE certificates SET revoked_at = ${now}, revocation_reason = ${p(w.revoke.reason, 'text')}
-         WHERE host_id = ${hostId} AND revoked_at IS NULL AND not_after > ${now} AND EXISTS (SELECT 1 FROM claim)
-         RETURNING serial)`,
-    );
-  }
-  const c = w.certificate;
-  if (c !== undefined) {
-    ctes.push(
-      `certificate AS (INSERT INTO certificates (serial, host_id, attestation_id, verdict_id, policy_class,
-         policy_version, pcr_digest, der, not_before, not_after, issued_at)
-       SELECT ${p(c.serial, 'text')}, ${p(c.host_id, 'text')}, claim.attestation_id, ${p(c.verdict_id, 'text')},
-         ${p(c.policy_class, 'text')}, ${p(c.policy_version, 'int4')}, ${p(c.pcr_digest, 'bytea')},
-         ${p(c.der, 'bytea')}, ${p(c.not_before, 'timestamptz')}, ${p(c.not_after, 'timestamptz')},
-         ${p(c.issued_at, 'timestamptz')}
-       FROM claim)`,
-    );
-  }
-  if (w.messages.length > 0) {
-    const rows = w.messages.map(
-      (m, seq) =>
-        `(${p(seq, 'int4')}, ${p(m.topic, 'text')}, ${p(m.key, 'text')}, ${p(m.value, 'bytea')}, ${p(JSON.stringify(m.headers), 'jsonb')})`,
-    );
-    ctes.push(
-      `messages AS (INSERT INTO outbox (attestation_id, seq, topic, message_key, value, headers)
-       SELECT claim.attestation_id, m.seq, m.topic, m.message_key, m.value, m.headers
-       FROM claim, (VALUES ${rows.join(', ')}) AS m (seq, topic, message_key, value, headers))`,
-    );
-  }
-  const s = w.host;
-  ctes.push(
-    `host AS (INSERT INTO hosts (${HOST_COLUMNS})
-       SELECT ${p(s.hostId, 'text')}, ${p(s.healthy, 'bool')}, ${p(s.cause, 'text')}, ${p(s.reason, 'text')},
-         ${p(s.reasonCode, 'text')}, ${p(JSON.stringify(s.refusals), 'jsonb')}, ${p(s.serial, 'text')},
-         ${p(s.expiresAt, 'timestamptz')}, ${p(s.policyClass, 'text')}, ${p(s.policyVersion, 'int4')},
-         ${p(s.attestationId, 'text')}, ${p(s.updatedAt, 'timestamptz')}
-       FROM claim
-       ${PUT_HOST_CONFLICT}
-       RETURNING ${HOST_COLUMNS})`,
-  );
-  const { rows } = await db.query<HostRow & { live: string[] | null; revoked_check: number | null }>(
-    `WITH ${ctes.join(',\n')}
-     SELECT ${liveSelect} AS live, ${revokedCheck} AS revoked_check, host.*
-     FROM (SELECT 1) AS one LEFT JOIN host ON true`,
-    params,
-  );
-  const row = rows[0]!;
-  if (row.host_id !== null) return { outcome: 'claimed', host: hostFromRow(row) };
-  if (row.live !== null && w.revoke !== undefined && !sameSerials(row.live, w.revoke.expected)) {
-    return { outcome: 'live-changed', live: [...row.live] };
-  }
-  return { outcome: 'redelivered' };
+  const { rows } = await db.query<
+    HostRow & { ord: bigint | number | string; live: string[] | null; revoked_check: number | null }
+  >(RECORD_VERDICTS, [...cols, ...msgCols]);
+  if (rows.length !== writes.length)
+    throw new Error(`${writes.length} verdicts answered with ${rows.length} rows`);
+  return rows.map((row, i): VerdictWriteResult => {
+    if (Number(row.ord) !== i + 1) throw new Error('verdict rows out of order');
+    const w = writes[i]!;
+    if (row.host_id !== null) return { outcome: 'claimed', host: hostFromRow(row) };
+    if (row.live !== null && w.revoke !== undefined && !sameSerials(row.live, w.revoke.expected)) {
+      return { outcome: 'live-changed', live: [...row.live].sort() };
+    }
+    return { outcome: 'redelivered' };
+  });
+}
+
+/** A Buffer over the same bytes (what both drivers encode as bytea, also inside arrays). */
+function bytes(v: Uint8Array): Buffer {
+  return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 }
 
 function sameSerials(a: readonly string[], b: readonly string[]): boolean {
