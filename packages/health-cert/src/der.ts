@@ -528,18 +528,19 @@ export function encodeTlv(
     throw encoderError('tag number out of range');
   const length = content.length;
   if (length > 0xffffffff) throw encoderError('content too long');
-  let header: number[];
-  if (length < 0x80) {
-    header = [length];
-  } else {
-    const octets: number[] = [];
-    for (let n = length; n > 0; n = Math.floor(n / 256)) octets.unshift(n % 256);
-    header = [0x80 | octets.length, ...octets];
-  }
-  const out = new Uint8Array(1 + header.length + length);
+  // Short form below 128, else 0x80 | n followed by the n length octets, big-endian.
+  let lengthOctets = 0;
+  if (length >= 0x80) for (let n = length; n > 0; n = Math.floor(n / 256)) lengthOctets++;
+  const headerLength = 2 + lengthOctets;
+  const out = new Uint8Array(headerLength + length);
   out[0] = (tagClass << 6) | (constructed ? 0x20 : 0) | tagNumber;
-  out.set(header, 1);
-  out.set(content, 1 + header.length);
+  if (length < 0x80) {
+    out[1] = length;
+  } else {
+    out[1] = 0x80 | lengthOctets;
+    for (let i = lengthOctets, n = length; i > 0; i--, n = Math.floor(n / 256)) out[1 + i] = n % 256;
+  }
+  out.set(content, headerLength);
   return out;
 }
 
@@ -637,8 +638,18 @@ export function encodeOidContent(oid: string): Uint8Array {
   return Uint8Array.from(out);
 }
 
+/** Encoded OIDs by their text: a program encodes the same few again and again (bounded all the same). */
+const encodedOids = new Map<string, Uint8Array>();
+const MAX_ENCODED_OIDS = 256;
+
 export function encodeOid(oid: string): Uint8Array {
-  return encodeTlv(TAG_CLASS_UNIVERSAL, false, TAG_OID, encodeOidContent(oid));
+  let tlv = encodedOids.get(oid);
+  if (tlv === undefined) {
+    tlv = encodeTlv(TAG_CLASS_UNIVERSAL, false, TAG_OID, encodeOidContent(oid));
+    if (encodedOids.size < MAX_ENCODED_OIDS) encodedOids.set(oid, tlv);
+  }
+  // A copy: callers own what an encoder returns.
+  return tlv.slice();
 }
 
 export function encodeUtf8String(text: string): Uint8Array {
