@@ -11,13 +11,7 @@ import {
   MAX_VALIDITY_SECONDS,
 } from '@hostgate/health-cert';
 import { type Bus, PoisonMessageError } from '@hostgate/bus';
-import {
-  decodeVerdict,
-  isRefusalCode,
-  ProtoCodecError,
-  timestampFromDate,
-  type Verdict__Output,
-} from '@hostgate/protos';
+import { decodeVerdict, isRefusalCode, ProtoCodecError, type Verdict__Output } from '@hostgate/protos';
 import { Batcher, type Db, type Logger } from '@hostgate/service-runtime';
 import {
   issuedMessages,
@@ -25,6 +19,7 @@ import {
   operatorRevokedMessages,
   refusedMessages,
   type RevokedInfo,
+  timestamp,
 } from './events.ts';
 import type { FleetCause, FleetHub, HostState } from './fleet.ts';
 import type { Refusal } from './refusal.ts';
@@ -304,8 +299,8 @@ export class Issuer {
           serial,
           hostId: verdict.hostId,
           der: cert.der,
-          notBefore: timestampFromDate(cert.notBefore),
-          notAfter: timestampFromDate(cert.notAfter),
+          notBefore: timestamp(cert.notBefore),
+          notAfter: timestamp(cert.notAfter),
           policyClass: verdict.hostClass,
           policyVersion: verdict.policyVersion,
           verdictId: verdict.verdictId,
@@ -352,10 +347,7 @@ export class Issuer {
       'issued',
     );
     if (state !== undefined) {
-      this.rememberLive(verdict.hostId, [
-        ...this.knownLive(verdict.hostId, now),
-        { serial, notAfter: cert.notAfter },
-      ]);
+      this.addLive(verdict.hostId, { serial, notAfter: cert.notAfter }, now);
       this.logger.info(
         { hostId: verdict.hostId, attestationId: verdict.attestationId, serial },
         'health certificate issued',
@@ -474,6 +466,25 @@ export class Issuer {
   /** What this issuer last saw live for a host (unexpired); empty when it does not know. */
   private knownLive(hostId: string, now: Date): Array<{ serial: string; notAfter: Date }> {
     return (this.liveByHost.get(hostId) ?? []).filter((c) => c.notAfter.getTime() > now.getTime());
+  }
+
+  /**
+   * One more live certificate of a host, in place: a host that re-attests every few seconds has
+   * hundreds live within a validity, and copying the list on every issue was quadratic.
+   */
+  private addLive(hostId: string, cert: { serial: string; notAfter: Date }, now: Date): void {
+    const known = this.liveByHost.get(hostId);
+    if (known === undefined) {
+      this.rememberLive(hostId, [cert]);
+      return;
+    }
+    // Issued in order, they expire (nearly) in order: the oldest tells whether any expired.
+    const live =
+      known[0] !== undefined && known[0].notAfter.getTime() <= now.getTime()
+        ? known.filter((c) => c.notAfter.getTime() > now.getTime())
+        : known;
+    live.push(cert);
+    this.rememberLive(hostId, live);
   }
 
   private rememberLive(hostId: string, live: Array<{ serial: string; notAfter: Date }>): void {
