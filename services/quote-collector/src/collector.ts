@@ -274,6 +274,8 @@ export class QuoteCollector {
   private readonly opts: CollectorOptions;
   private readonly now: () => number;
   private readonly akCache: AkCache;
+  /** selectionKey of the required selection, computed once (it was recomputed for every quote). */
+  private readonly requiredKey: string;
   /**
    * Concurrent calls' statements merged into one (the gRPC server runs many calls at once, and a
    * statement's fixed cost was most of the store's cost per attestation). One AK per batch of
@@ -288,6 +290,7 @@ export class QuoteCollector {
     this.store = opts.store;
     this.now = opts.now ?? Date.now;
     this.akCache = new AkCache(opts.akCacheSize ?? AK_CACHE_SIZE);
+    this.requiredKey = selectionKey(opts.pcrSelection);
     this.nonceBatcher = new Batcher((items) => this.store.addNonces(items, MAX_LIVE_NONCES), {
       maxBatch: MAX_BATCH,
       keyOf: (item) => latin1(item.akName),
@@ -800,7 +803,7 @@ export class QuoteCollector {
     }
     // Exactly the required selection: nothing missing (verifyQuote checked), nothing more, and no
     // values for PCRs the quote does not cover.
-    const required = selectionKey(this.opts.pcrSelection);
+    const required = this.requiredKey;
     const quoted = selectionKey(facts.pcrSelect);
     if (required !== quoted) {
       refusals.push(
