@@ -306,15 +306,23 @@ export class PolicyStore {
       old_id: string | null;
       old_verdict: unknown;
     }>(
-      `WITH i AS (
+      // The verdicts and measurements go as two binary blobs cut by length: a bytea[] parameter
+      // goes as hex text, twice the bytes to write, escape and parse.
+      `WITH u AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::integer[],
-                              $7::timestamptz[], $8::bytea[], $9::timestamptz[], $10::bytea[])
-           WITH ORDINALITY AS i(attestation_id, verdict_id, host_id, pass, host_class, policy_version,
-                                evaluated_at, verdict, replayed_at, measurements, ord)
+                              $7::timestamptz[], $8::integer[], $9::timestamptz[], $10::integer[])
+           WITH ORDINALITY AS u(attestation_id, verdict_id, host_id, pass, host_class, policy_version,
+                                evaluated_at, verdict_len, replayed_at, measurements_len, ord)
+       ), i AS (
+         SELECT u.*,
+                substring($11::bytea FROM (sum(verdict_len) OVER w - verdict_len + 1)::integer FOR verdict_len) AS verdict,
+                CASE WHEN measurements_len IS NOT NULL THEN substring($12::bytea
+                  FROM (sum(measurements_len) OVER w - measurements_len + 1)::integer FOR measurements_len) END AS measurements
+           FROM u WINDOW w AS (ORDER BY ord)
        ), j AS (
-         SELECT i.*, COALESCE(h.host_class, $11) AS cls, COALESCE(a.version, 0) AS active_version
+         SELECT i.*, COALESCE(h.host_class, $13) AS cls, COALESCE(a.version, 0) AS active_version
            FROM i LEFT JOIN host_classes h ON h.host_id = i.host_id
-           LEFT JOIN activations a ON a.host_class = COALESCE(h.host_class, $11)
+           LEFT JOIN activations a ON a.host_class = COALESCE(h.host_class, $13)
        ), hm AS (
          INSERT INTO host_measurements (host_id, attestation_id, replayed_at, measurements)
          SELECT DISTINCT ON (host_id) host_id, attestation_id, replayed_at, measurements FROM i
@@ -343,9 +351,11 @@ export class PolicyStore {
         items.map((v) => v.hostClass),
         items.map((v) => v.policyVersion),
         items.map((v) => v.evaluatedAt),
-        items.map((v) => v.verdict),
+        items.map((v) => v.verdict.byteLength),
         items.map((v) => v.measurements?.replayedAt ?? null),
-        items.map((v) => v.measurements?.bytes ?? null),
+        items.map((v) => v.measurements?.bytes.byteLength ?? null),
+        Buffer.concat(items.map((v) => v.verdict)),
+        Buffer.concat(items.flatMap((v) => (v.measurements === undefined ? [] : [v.measurements.bytes]))),
         DEFAULT_HOST_CLASS,
       ],
     );
