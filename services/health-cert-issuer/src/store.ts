@@ -270,13 +270,13 @@ const sameSet = (a: string, b: string) => `(${a} @> ${b} AND ${a} <@ ${b})`;
  */
 const RECORD_VERDICTS = `WITH input AS MATERIALIZED (
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
-      $7::text[], $8::text[], $9::text[], $10::int4[], $11::bytea[], $12::bytea[], $13::timestamptz[],
+      $7::text[], $8::text[], $9::text[], $10::int4[], $11::int4[], $12::int4[], $13::timestamptz[],
       $14::timestamptz[], $15::bool[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
-      $21::timestamptz[], $22::text[], $23::int4[], $24::text[], $25::timestamptz[])
+      $21::timestamptz[], $22::text[], $23::int4[], $24::text[], $25::timestamptz[], $26::int4[], $27::int4[])
     WITH ORDINALITY AS i (attestation_id, host_id, verdict_id, outcome, now, expected_list,
-      revocation_reason, serial, policy_class, policy_version, pcr_digest, der, not_before, not_after,
-      h_healthy, h_cause, h_reason, h_reason_code, h_refusals, h_serial, h_expires_at, h_policy_class,
-      h_policy_version, h_attestation_id, h_updated_at, ord)
+      revocation_reason, serial, policy_class, policy_version, pcr_digest_at, der_at, not_before,
+      not_after, h_healthy, h_cause, h_reason, h_reason_code, h_refusals, h_serial, h_expires_at,
+      h_policy_class, h_policy_version, h_attestation_id, h_updated_at, pcr_digest_length, der_length, ord)
 ),
 expected AS (
   SELECT ord, string_to_array(expected_list, ',') AS serials FROM input WHERE expected_list IS NOT NULL
@@ -319,14 +319,16 @@ certificate AS (
   INSERT INTO certificates (serial, host_id, attestation_id, verdict_id, policy_class, policy_version,
     pcr_digest, der, not_before, not_after, issued_at)
   SELECT k.serial, k.host_id, k.attestation_id, k.verdict_id, k.policy_class, k.policy_version,
-    k.pcr_digest, k.der, k.not_before, k.not_after, k.now
+    substring($35::bytea FROM k.pcr_digest_at FOR k.pcr_digest_length),
+    substring($35::bytea FROM k.der_at FOR k.der_length), k.not_before, k.not_after, k.now
   FROM claimed k WHERE k.serial IS NOT NULL
 ),
 messages AS (
   INSERT INTO outbox (attestation_id, seq, topic, message_key, value, headers)
-  SELECT k.attestation_id, m.seq, m.topic, m.message_key, m.value, m.headers::jsonb
-  FROM unnest($26::int4[], $27::int4[], $28::text[], $29::text[], $30::bytea[], $31::text[])
-      AS m (ord, seq, topic, message_key, value, headers)
+  SELECT k.attestation_id, m.seq, m.topic, m.message_key, substring($35::bytea FROM m.value_at FOR m.value_length),
+    m.headers::jsonb
+  FROM unnest($28::int4[], $29::int4[], $30::text[], $31::text[], $32::int4[], $33::int4[], $34::text[])
+      AS m (ord, seq, topic, message_key, value_at, value_length, headers)
     JOIN claimed k ON k.ord = m.ord
 ),
 host AS (
@@ -361,8 +363,18 @@ export async function recordVerdicts(
 ): Promise<VerdictWriteResult[]> {
   if (writes.length === 0) return [];
   const hosts = new Set<string>();
-  const cols: unknown[][] = Array.from({ length: 25 }, () => new Array<unknown>(writes.length));
-  const msgCols: unknown[][] = Array.from({ length: 6 }, () => []);
+  const cols: unknown[][] = Array.from({ length: 27 }, () => new Array<unknown>(writes.length));
+  const msgCols: unknown[][] = Array.from({ length: 7 }, () => []);
+  // Every byte string goes in one bytea parameter, sent as it is (binary), each cut out by its
+  // 1-based position and length: a bytea[] parameter is sent as text, every element hex-encoded
+  // and escaped by the client and decoded again by the server.
+  const blob: Uint8Array[] = [];
+  let blobLength = 0;
+  const put = (v: Uint8Array): number => {
+    blob.push(v);
+    blobLength += v.length;
+    return blobLength - v.length + 1;
+  };
   for (const [i, w] of writes.entries()) {
     if (hosts.has(w.hostId)) throw new RangeError(`host ${w.hostId} is written twice in one batch`);
     if (w.host.hostId !== w.hostId) throw new RangeError('a write sets the state of another host');
@@ -386,8 +398,8 @@ export async function recordVerdicts(
       c?.serial ?? null,
       c?.policy_class ?? null,
       c?.policy_version ?? null,
-      c === undefined ? null : bytes(c.pcr_digest),
-      c === undefined ? null : bytes(c.der),
+      c === undefined ? null : put(c.pcr_digest),
+      c === undefined ? null : put(c.der),
       c?.not_before ?? null,
       c?.not_after ?? null,
       s.healthy,
@@ -401,6 +413,8 @@ export async function recordVerdicts(
       s.policyVersion,
       s.attestationId,
       s.updatedAt,
+      c?.pcr_digest.length ?? null,
+      c?.der.length ?? null,
     ];
     for (const [k, v] of row.entries()) cols[k]![i] = v;
     for (const [seq, m] of w.messages.entries()) {
@@ -408,13 +422,14 @@ export async function recordVerdicts(
       msgCols[1]!.push(seq);
       msgCols[2]!.push(m.topic);
       msgCols[3]!.push(m.key);
-      msgCols[4]!.push(bytes(m.value));
-      msgCols[5]!.push(JSON.stringify(m.headers));
+      msgCols[4]!.push(put(m.value));
+      msgCols[5]!.push(m.value.length);
+      msgCols[6]!.push(JSON.stringify(m.headers));
     }
   }
   const { rows } = await db.query<
     HostRow & { ord: bigint | number | string; live: string[] | null; revoked_check: number | null }
-  >(RECORD_VERDICTS, [...cols, ...msgCols]);
+  >(RECORD_VERDICTS, [...cols, ...msgCols, Buffer.concat(blob, blobLength)]);
   if (rows.length !== writes.length)
     throw new Error(`${writes.length} verdicts answered with ${rows.length} rows`);
   return rows.map((row, i): VerdictWriteResult => {
@@ -426,11 +441,6 @@ export async function recordVerdicts(
     }
     return { outcome: 'redelivered' };
   });
-}
-
-/** A Buffer over the same bytes (what both drivers encode as bytea, also inside arrays). */
-function bytes(v: Uint8Array): Buffer {
-  return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 }
 
 function sameSerials(a: readonly string[], b: readonly string[]): boolean {

@@ -156,6 +156,15 @@ for (const tier of ['pglite', 'postgres'] as const) {
       after.attestations.find((a) => a['attestation_id'] === 'b2'),
       undefined,
     );
+    // Bytes land as given (they travel in one parameter, cut out by position).
+    assert.deepEqual(Buffer.from(cert('c1')!['der'] as Uint8Array).toString(), 'der of c1');
+    assert.deepEqual(Buffer.from(cert('c1')!['pcr_digest'] as Uint8Array), Buffer.alloc(32, 7));
+    assert.deepEqual(
+      after.outbox
+        .filter((m) => m['attestation_id'] === 'a3')
+        .map((m) => Buffer.from(m['value'] as Uint8Array).toString()),
+      ['a3/0', 'a3/1', 'a3/2'],
+    );
     assert.equal(after.outbox.filter((m) => m['attestation_id'] === 'c1').length, 3);
     assert.equal(after.outbox.filter((m) => m['attestation_id'] === 'a3').length, 3);
     assert.equal(after.outbox.filter((m) => m['attestation_id'] === 'e1').length, 2);
