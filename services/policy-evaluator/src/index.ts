@@ -7,6 +7,11 @@ export {
   refusalCodeOf,
   verdictToProto,
 } from './convert.ts';
+export {
+  MeasurementsCache,
+  type MeasurementsCacheOptions,
+  measuredContentKey,
+} from './measurements-cache.ts';
 export { migrations } from './migrations.ts';
 export { PoisonMessageError } from '@hostgate/bus';
 export {

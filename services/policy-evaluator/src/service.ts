@@ -128,7 +128,7 @@ export async function handleMeasurements(
   // back, which costs one evaluation instead of a lookup on every first delivery.
   let recorded: Recorded;
   try {
-    recorded = await recorder.record(m, measurementsForPolicy(m), message.value, new Date());
+    recorded = await recorder.record(m, message.value, new Date());
   } catch (err) {
     if (err instanceof PolicyValidationError)
       throw new PoisonMessageError('MEASUREMENTS_INVALID', err.message, { cause: err });

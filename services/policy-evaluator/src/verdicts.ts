@@ -5,10 +5,11 @@
 // the store); an activation, deactivation or class assignment by any replica takes effect for the
 // next message at once, as when the judgement was read first.
 import { randomUUID } from 'node:crypto';
-import { evaluate, type Measurements as LibMeasurements } from '@hostgate/policy';
+import { evaluate } from '@hostgate/policy';
 import { dateFromTimestamp, encodeVerdict, type Measurements__Output, type Verdict } from '@hostgate/protos';
 import { Batcher } from '@hostgate/service-runtime';
 import { verdictToProto } from './convert.ts';
+import { MeasurementsCache, type MeasurementsCacheOptions } from './measurements-cache.ts';
 import {
   DEFAULT_HOST_CLASS,
   type PolicyStore,
@@ -24,6 +25,8 @@ export interface VerdictRecorderOptions {
   maxInFlight?: number;
   /** Hosts outside the default class whose class is remembered as a hint (default 65536). */
   hostHints?: number;
+  /** Validated measured contents kept (see MeasurementsCache). */
+  measurements?: MeasurementsCacheOptions;
 }
 
 /** Judgements in a row found stale (the policy changed under them) before a message is retried. */
@@ -44,10 +47,13 @@ export class VerdictRecorder {
   /** Hint: the version last seen active per class (0: none). */
   readonly #versionOf = new Map<string, number>();
   readonly #hostHints: number;
+  /** The policy form of each distinct measured content, validated once. */
+  readonly measurements: MeasurementsCache;
 
   constructor(store: PolicyStore, opts: VerdictRecorderOptions = {}) {
     this.#store = store;
     this.#hostHints = opts.hostHints ?? 65_536;
+    this.measurements = new MeasurementsCache(opts.measurements);
     this.#batcher = new Batcher((items) => store.recordVerdicts(items), {
       maxBatch: opts.maxBatch ?? 64,
       maxInFlight: opts.maxInFlight ?? 1,
@@ -65,15 +71,12 @@ export class VerdictRecorder {
   }
 
   /**
-   * Judges `m` (`lib`: its validated policy form; `bytes`: the record, kept as the host's last
-   * measurements when it replayed) and stores the verdict unless the attestation has one.
+   * Judges `m` (decoded from the record `bytes`, kept as the host's last measurements when it
+   * replayed) and stores the verdict unless the attestation has one. Throws PolicyValidationError
+   * for measurements the policy library refuses.
    */
-  async record(
-    m: Measurements__Output,
-    lib: LibMeasurements,
-    bytes: Uint8Array,
-    now: Date,
-  ): Promise<Recorded> {
+  async record(m: Measurements__Output, bytes: Uint8Array, now: Date): Promise<Recorded> {
+    const lib = this.measurements.of(m, bytes);
     const replayed = m.refusals.length === 0 && m.replay?.match === true;
     const measurements = replayed ? { replayedAt: dateFromTimestamp(m.replayedAt) ?? now, bytes } : undefined;
     let hostClass = this.#classOf.get(m.hostId) ?? DEFAULT_HOST_CLASS;

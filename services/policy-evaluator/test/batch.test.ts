@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { decodeMeasurements, decodeVerdict, encodeMeasurements } from '@hostgate/protos';
 import type { Db, QueryResult } from '@hostgate/service-runtime';
 import {
-  measurementsForPolicy,
   migrations,
   PolicyStore,
   type RecordOutcome,
@@ -166,7 +165,7 @@ test('a mixed batch gives what its verdicts give one at a time', async (t) => {
 
 function measurementsFor(attestationId: string, hostId: string, opts: { secureBoot?: boolean } = {}) {
   const m = decodeMeasurements(encodeMeasurements(measurementsOf(attestationId, hostId, opts).measurements));
-  return { m, lib: measurementsForPolicy(m), bytes: encodeMeasurements(m) };
+  return { m, bytes: encodeMeasurements(m) };
 }
 
 test('concurrent messages share one statement; activations and class changes by another replica count at the next message', async (t) => {
@@ -176,8 +175,8 @@ test('concurrent messages share one statement; activations and class changes by 
   const recorder = new VerdictRecorder(store);
   const admin = new PolicyStore(real); // another replica's store
   const record = (attestationId: string, hostId: string, opts: { secureBoot?: boolean } = {}) => {
-    const { m, lib, bytes } = measurementsFor(attestationId, hostId, opts);
-    return recorder.record(m, lib, bytes, new Date());
+    const { m, bytes } = measurementsFor(attestationId, hostId, opts);
+    return recorder.record(m, bytes, new Date());
   };
 
   const none = await record('att-0', 'host-a');
@@ -308,7 +307,7 @@ test('two replicas racing on the same attestations keep one verdict each, the fi
   const replicas = [new VerdictRecorder(new PolicyStore(db)), new VerdictRecorder(new PolicyStore(db))];
   const inputs = Array.from({ length: 12 }, (_, i) => measurementsFor(`att-${i}`, `host-${i}`));
   const results = await Promise.all(
-    replicas.map((r) => Promise.all(inputs.map((x) => r.record(x.m, x.lib, x.bytes, new Date())))),
+    replicas.map((r) => Promise.all(inputs.map((x) => r.record(x.m, x.bytes, new Date())))),
   );
   const { rows } = await db.query<{ attestation_id: string; verdict_id: string }>(
     'SELECT attestation_id, verdict_id FROM verdicts',
