@@ -37,21 +37,17 @@ function accepted(key: KeyObject): SubjectKeyResult {
 }
 
 /**
- * Imported subject keys by their TPMT_PUBLIC bytes. A host's TPM-resident key is the same on every
- * attestation, and importing it (JWK -> KeyObject) was ~10 % of the issuer's CPU per verdict; the
- * same KeyObject also lets issueHealthCert reuse its SPKI. Checks above still run every time.
+ * Accepted subject keys by their TPMT_PUBLIC bytes. A host's TPM-resident key is the same on every
+ * attestation: importing it (JWK -> KeyObject) was ~10 % of the issuer's CPU per verdict, and
+ * unmarshalling and checking its public area, which depend on those bytes alone, ~2 %; the same
+ * KeyObject also lets issueHealthCert reuse its SPKI. The TPM2_Certify check runs every time.
  */
-const imported = new Map<string, KeyObject>();
-const MAX_IMPORTED = 4096;
+const acceptedKeys = new Map<string, KeyObject>();
+const MAX_ACCEPTED = 4096;
 
-function importedKey(keyPublic: Uint8Array, pub: TpmPublic): KeyObject {
-  const id = Buffer.from(keyPublic.buffer, keyPublic.byteOffset, keyPublic.byteLength).toString('base64');
-  let key = imported.get(id);
-  if (key === undefined) {
-    key = keyFromTpmPublic(pub).keyObject;
-    if (imported.size >= MAX_IMPORTED) imported.delete(imported.keys().next().value as string);
-    imported.set(id, key);
-  }
+function remember(id: string, key: KeyObject): KeyObject {
+  if (acceptedKeys.size >= MAX_ACCEPTED) acceptedKeys.delete(acceptedKeys.keys().next().value as string);
+  acceptedKeys.set(id, key);
   return key;
 }
 
@@ -93,6 +89,10 @@ export function subjectKeyFromVerdict(
       limit: String(MAX_ATTEST_BYTES),
     });
   }
+  const keyPublic = certified.keyPublic;
+  const id = Buffer.from(keyPublic.buffer, keyPublic.byteOffset, keyPublic.byteLength).toString('base64');
+  const known = acceptedKeys.get(id);
+  if (known !== undefined) return certifiedBy(certified, akPublic) ?? accepted(known);
   let pub: TpmPublic;
   try {
     pub = unmarshalTpmtPublic(certified.keyPublic);
@@ -117,6 +117,17 @@ export function subjectKeyFromVerdict(
       observed: `0x${attrs.toString(16).padStart(8, '0')}`,
     });
   }
+  const certify = certifiedBy(certified, akPublic);
+  if (certify !== undefined) return certify;
+  try {
+    return accepted(remember(id, keyFromTpmPublic(pub).keyObject));
+  } catch (err) {
+    return refuse('SUBJECT_KEY_UNSUITABLE', `the certified key is not a usable public key (${codeOf(err)})`);
+  }
+}
+
+/** The refusal when the TPM2_Certify does not bind the key to the AK; undefined when it does. */
+function certifiedBy(certified: CertifiedKey__Output, akPublic: Uint8Array): SubjectKeyResult | undefined {
   if (akPublic.length === 0)
     return refuse('CERTIFY_INVALID', 'the verdict carries no AK to check the TPM2_Certify with');
   try {
@@ -126,15 +137,11 @@ export function subjectKeyFromVerdict(
       signature: certified.certifySignature,
       certifiedPublic: certified.keyPublic,
     });
+    return undefined;
   } catch (err) {
     return refuse(
       'CERTIFY_INVALID',
       `the TPM2_Certify of the key does not verify with the AK (${codeOf(err)})`,
     );
-  }
-  try {
-    return accepted(importedKey(certified.keyPublic, pub));
-  } catch (err) {
-    return refuse('SUBJECT_KEY_UNSUITABLE', `the certified key is not a usable public key (${codeOf(err)})`);
   }
 }

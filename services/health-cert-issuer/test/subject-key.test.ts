@@ -46,6 +46,8 @@ test("a host's key is imported once: later verdicts with the same key get the sa
   const other = softwareAk('p256');
   const forged = subjectKeyFromVerdict(certified(other, subject), ak.publicBytes);
   assert.equal(forged.ok, false);
+  const noAk = subjectKeyFromVerdict(certified(ak, subject), new Uint8Array(0));
+  assert.ok(!noAk.ok && noAk.refusal.code === 'CERTIFY_INVALID');
 });
 
 test('every unsuitable key is refused SUBJECT_KEY_UNSUITABLE naming what is wrong', () => {
