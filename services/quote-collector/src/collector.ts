@@ -1,7 +1,14 @@
 // The quote-collector core, with no networking: enrollment (EK chain + MakeCredential), activation,
 // challenges, and the collector's half of Attest (everything the AK's signatures vouch for). The
 // gRPC handlers in service.ts adapt it; the round trip through the pipeline is in attest-flow.ts.
-import { createHash, randomBytes, randomUUID, timingSafeEqual, type X509Certificate } from 'node:crypto';
+import {
+  createHash,
+  randomBytes,
+  randomFillSync,
+  randomUUID,
+  timingSafeEqual,
+  type X509Certificate,
+} from 'node:crypto';
 import type {
   AttestRequest__Output,
   CertifiedKey__Output,
@@ -163,6 +170,26 @@ class AkCache {
   }
 }
 
+/**
+ * CSPRNG bytes drawn a block at a time (one randomFillSync per 128 nonces rather than one each);
+ * every byte is handed out once, as a copy.
+ */
+class RandomPool {
+  private readonly block = Buffer.alloc(4096);
+  private offset = this.block.length;
+
+  take(n: number): Uint8Array {
+    if (n > this.block.length) return new Uint8Array(randomBytes(n));
+    if (this.offset + n > this.block.length) {
+      randomFillSync(this.block);
+      this.offset = 0;
+    }
+    const out = new Uint8Array(this.block.subarray(this.offset, this.offset + n));
+    this.offset += n;
+    return out;
+  }
+}
+
 interface NonceToAdd {
   nonce: Uint8Array;
   akName: Uint8Array;
@@ -276,6 +303,7 @@ export class QuoteCollector {
   private readonly akCache: AkCache;
   /** selectionKey of the required selection, computed once (it was recomputed for every quote). */
   private readonly requiredKey: string;
+  private readonly randomPool = new RandomPool();
   /**
    * Concurrent calls' statements merged into one (the gRPC server runs many calls at once, and a
    * statement's fixed cost was most of the store's cost per attestation). One AK per batch of
@@ -530,7 +558,7 @@ export class QuoteCollector {
     akName: Uint8Array,
   ): Promise<{ nonce: Uint8Array; expiresAtMs: number } | 'invalid' | 'too-many'> {
     if (akName.length < 2 || akName.length > MAX_NAME_BYTES) return 'invalid';
-    const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
+    const nonce = this.randomPool.take(NONCE_BYTES);
     const nowMs = this.now();
     const expiresAtMs = nowMs + this.opts.nonceTtlMs;
     const added = await this.nonceBatcher.call({ nonce, akName, issuedAtMs: nowMs, expiresAtMs });
@@ -804,7 +832,10 @@ export class QuoteCollector {
     // Exactly the required selection: nothing missing (verifyQuote checked), nothing more, and no
     // values for PCRs the quote does not cover.
     const required = this.requiredKey;
-    const quoted = selectionKey(facts.pcrSelect);
+    // The selection as required, byte for byte (what an agent sends), needs no canonical form.
+    const quoted = sameSelections(facts.pcrSelect, this.opts.pcrSelection)
+      ? required
+      : selectionKey(facts.pcrSelect);
     if (required !== quoted) {
       refusals.push(
         refusal(
@@ -904,6 +935,16 @@ function offsetDetails(err: unknown): Record<string, string> | undefined {
   if (typeof err === 'object' && err !== null && 'offset' in err && typeof err.offset === 'number')
     return { offset: String(err.offset) };
   return undefined;
+}
+
+/** Whether two selection lists are the same banks with the same select bytes, in the same order. */
+function sameSelections(a: readonly PcrSelection[], b: readonly PcrSelection[]): boolean {
+  if (a.length !== b.length) return false;
+  for (const [i, x] of a.entries()) {
+    const y = b[i]!;
+    if (x.hashAlg !== y.hashAlg || Buffer.compare(x.select, y.select) !== 0) return false;
+  }
+  return true;
 }
 
 /** `sha1:0,1+sha256:0,1` with banks in TPM_ALG_ID order: comparable across orderings. */

@@ -302,6 +302,23 @@ for (const kind of ['pglite', 'postgres'] as StoreKind[]) {
       );
     });
 
+    test('nonces are 32 fresh bytes each, across refills of the random block', async (t) => {
+      const { db, close } = await openTestDb(kind);
+      t.after(close);
+      const collector = newCollector(db, new TestClock());
+      const seen = new Set<string>();
+      for (let round = 0; round < 20; round++) {
+        const got = await Promise.all(
+          Array.from({ length: 15 }, () => collector.challenge(new Uint8Array(randomBytes(34)))),
+        );
+        for (const g of got) {
+          assert.ok(typeof g === 'object' && g.nonce.length === 32);
+          seen.add(Buffer.from(g.nonce).toString('hex'));
+        }
+      }
+      assert.equal(seen.size, 300);
+    });
+
     test('concurrent Attests of several hosts: the outcomes of one at a time, in fewer statements', async (t) => {
       // The same scenario twice, on two stores: awaited one by one, then all started at once.
       const run = async (concurrent: boolean) => {
