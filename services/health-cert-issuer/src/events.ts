@@ -7,10 +7,8 @@ import {
   encodeCertificateEvent,
   encodeSocEvent,
   KAFKA_TOPICS,
-  rfc3339,
   type SocEventData,
   type Timestamp,
-  timestampFromDate,
 } from '@hostgate/protos';
 import type { Refusal } from './refusal.ts';
 
@@ -50,13 +48,13 @@ export function timestamp(date: Date): Timestamp {
   return { seconds, nanos: (ms - seconds * 1000) * 1_000_000 };
 }
 
-/** The last CloudEvents time written: a verdict's SOC events all carry the same one. */
-let lastCeTime = { ms: Number.NaN, text: '' };
-
+/**
+ * The ce_time of an event at `time`: what rfc3339(timestampFromDate(time)) writes (whole seconds
+ * without a fraction, else milliseconds), from toISOString without the Timestamp and its regex.
+ */
 function ceTime(time: Date): string {
-  const ms = time.getTime();
-  if (ms !== lastCeTime.ms) lastCeTime = { ms, text: rfc3339(timestampFromDate(time)) };
-  return lastCeTime.text;
+  const iso = time.toISOString();
+  return iso.endsWith('.000Z') ? `${iso.slice(0, -5)}Z` : iso;
 }
 
 function revokedProto(r: RevokedInfo) {

@@ -98,6 +98,7 @@ test('a passing verdict yields one certificate, openssl verify accepts it, SOC e
     assert.equal(m.headers['ce_id'], ce.id);
     assert.equal(m.headers['ce_type'], ce.type);
     assert.equal(m.headers['ce_specversion'], '1.0');
+    assert.equal(m.headers['ce_time'], ce.time, 'the header says what the event says');
   }
   const issued = cloudEventFromSocEvent(soc[1]!);
   assert.equal(issued.data?.['certificateSerial'], cert.serial);
