@@ -106,6 +106,7 @@ function enrollmentFromRow(r: Record<string, unknown>): EnrollmentRecord {
 /** Bytes as a Buffer view (what both adapters bind as bytea). */
 const buf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 const hexOf = (b: Uint8Array): string => buf(b).toString('hex');
+const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * The counters upsert of an attestation: the stored counters are replaced only when the new ones
@@ -422,6 +423,13 @@ export class QuoteCollectorStore {
   async consumeNoncesAndAdvance(items: readonly RememberedAttestation[]): Promise<RememberedOutcome[]> {
     if (new Set(items.map((i) => i.ak.hostId)).size !== items.length)
       throw new Error('consumeNoncesAndAdvance: one item per host per statement');
+    // In host id order, so that statements of two replicas (or a batch and a lone statement) that
+    // touch the same hosts meet their rows in the same order rather than deadlock (should one
+    // happen anyway, the Batcher reruns the items one by one).
+    const order = items
+      .map((_, i) => i)
+      .sort((a, b) => compareText(items[a]!.ak.hostId, items[b]!.ak.hostId));
+    const sorted = order.map((i) => items[i]!);
     const { rows } = await this.db.query(
       `WITH u AS (
          SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::text[], $5::bytea[], $6::bigint[],
@@ -453,24 +461,24 @@ export class QuoteCollectorStore {
        FROM n JOIN u ON u.i = n.i LEFT JOIN host ON host.i = n.i
          LEFT JOIN att ON att.attestation_id = u.attestation_id`,
       [
-        items.map((i) => buf(i.ak.akName)),
-        items.map((i) => buf(i.nonce)),
-        items.map((i) => i.nowMs),
-        items.map((i) => i.ak.hostId),
-        items.map((i) => buf(i.ak.akPublic)),
-        items.map((i) => i.next.resetCount),
-        items.map((i) => i.next.restartCount),
-        items.map((i) => i.next.clock.toString()),
-        items.map((i) => i.next.safe),
-        items.map((i) => i.next.firmwareVersion.toString()),
-        items.map((i) => i.next.quoteInfoJson),
-        items.map((i) => i.attestationId),
+        sorted.map((i) => buf(i.ak.akName)),
+        sorted.map((i) => buf(i.nonce)),
+        sorted.map((i) => i.nowMs),
+        sorted.map((i) => i.ak.hostId),
+        sorted.map((i) => buf(i.ak.akPublic)),
+        sorted.map((i) => i.next.resetCount),
+        sorted.map((i) => i.next.restartCount),
+        sorted.map((i) => i.next.clock.toString()),
+        sorted.map((i) => i.next.safe),
+        sorted.map((i) => i.next.firmwareVersion.toString()),
+        sorted.map((i) => i.next.quoteInfoJson),
+        sorted.map((i) => i.attestationId),
       ],
     );
     const out: RememberedOutcome[] = items.map(() => ({ kind: 'nonce-not-consumed' }));
     for (const r of rows) {
-      const index = num(r['item']) - 1;
-      if (!(index >= 0 && index < items.length)) throw new Error(`item ${index + 1} is not in the batch`);
+      const index = order[num(r['item']) - 1];
+      if (index === undefined) throw new Error(`item ${String(r['item'])} is not in the batch`);
       out[index] =
         r['recorded_attestation_id'] === null || r['recorded_attestation_id'] === undefined
           ? { kind: 'counters-backwards' }

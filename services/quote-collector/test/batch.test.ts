@@ -319,6 +319,65 @@ for (const kind of ['pglite', 'postgres'] as StoreKind[]) {
       assert.equal(seen.size, 300);
     });
 
+    test('two replicas racing on the same hosts: each nonce is used once, each clock value once', async (t) => {
+      const { db, close } = await openTestDb(kind);
+      t.after(close);
+      const clock = new TestClock();
+      const replicas = [newCollector(db, clock), newCollector(db, clock)] as const;
+      const aks = Array.from({ length: 4 }, () => softwareAk('p256'));
+      const hostIds: string[] = [];
+      for (const ak of aks) hostIds.push(await enrollSoftwareAk(replicas[0], ak, { now: clock.ms }));
+      let tick = 1000n;
+      // Both replicas remember every AK.
+      for (const r of replicas)
+        for (const ak of aks) {
+          tick += 1n;
+          const got = await r.attest(
+            attestRequest({ ak, nonce: await nonceFor(r, ak.name), clock: { clock: tick } }),
+          );
+          assert.equal(got.kind, 'accepted', JSON.stringify(codes(got)));
+        }
+      for (let round = 0; round < 3; round++) {
+        // The same request (one nonce) to both replicas at once, for every host.
+        const same = [];
+        for (const ak of aks) {
+          tick += 10n;
+          same.push(
+            attestRequest({ ak, nonce: await nonceFor(replicas[0], ak.name), clock: { clock: tick } }),
+          );
+        }
+        const replayed = await Promise.all(same.flatMap((req) => replicas.map((r) => r.attest(req))));
+        for (const [h, hostId] of hostIds.entries()) {
+          const pair = replayed.slice(2 * h, 2 * h + 2);
+          assert.deepEqual(pair.map((r) => r.kind).sort(), ['accepted', 'refused'], `host ${h}`);
+          assert.deepEqual(pair.flatMap(codes), ['NONCE_REUSED']);
+          assert.ok(pair.every((r) => r.hostId === hostId));
+        }
+        // Two quotes with one clock value on distinct nonces, one to each replica.
+        const pairs = [];
+        for (const ak of aks) {
+          tick += 10n;
+          pairs.push([
+            attestRequest({ ak, nonce: await nonceFor(replicas[0], ak.name), clock: { clock: tick } }),
+            attestRequest({ ak, nonce: await nonceFor(replicas[1], ak.name), clock: { clock: tick } }),
+          ]);
+        }
+        const sameClock = await Promise.all(
+          pairs.flatMap(([a, b]) => [replicas[0].attest(a!), replicas[1].attest(b!)]),
+        );
+        for (const h of hostIds.keys()) {
+          const pair = sameClock.slice(2 * h, 2 * h + 2);
+          assert.deepEqual(pair.map((r) => r.kind).sort(), ['accepted', 'refused'], `host ${h}`);
+          assert.deepEqual(pair.flatMap(codes), ['COUNTERS_BACKWARDS']);
+        }
+      }
+      for (const hostId of hostIds)
+        assert.equal(
+          (await replicas[1].store.getCounters(hostId))?.clock,
+          tick - 30n + BigInt(10 * hostIds.indexOf(hostId)),
+        );
+    });
+
     test('concurrent Attests of several hosts: the outcomes of one at a time, in fewer statements', async (t) => {
       // The same scenario twice, on two stores: awaited one by one, then all started at once.
       const run = async (concurrent: boolean) => {
