@@ -70,6 +70,17 @@ test('encodes X.690 reference values byte for byte', () => {
   assert.equal(hex(encodeNamedBits([5, 6])), '03020106'); // keyCertSign + cRLSign
   assert.equal(hex(encodeOctetString(new Uint8Array(200))).slice(0, 8), '0481c800');
   assert.equal(hex(encodeOctetString(new Uint8Array(300))).slice(0, 8), '0482012c');
+  // Length boundaries of the short and long forms.
+  assert.equal(hex(encodeOctetString(new Uint8Array(127))).slice(0, 4), '047f');
+  assert.equal(hex(encodeOctetString(new Uint8Array(128))).slice(0, 6), '048180');
+  assert.equal(hex(encodeOctetString(new Uint8Array(255))).slice(0, 6), '0481ff');
+  assert.equal(hex(encodeOctetString(new Uint8Array(256))).slice(0, 8), '04820100');
+  assert.equal(hex(encodeOctetString(new Uint8Array(65536))).slice(0, 10), '0483010000');
+  assert.equal(encodeOctetString(new Uint8Array(65536)).length, 65536 + 5);
+  // OIDs are encoded once and handed out as copies: what a caller does to one never shows again.
+  const oid = encodeOid('2.5.4.3');
+  oid.fill(0);
+  assert.equal(hex(encodeOid('2.5.4.3')), '0603550403');
   assert.equal(
     hex(encodeUtcTime(new Date('2026-11-25T15:04:05Z'))),
     hex(Buffer.from('\x17\x0d261125150405Z')),

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { inspect } from 'node:util';
 import { createCa, exportCaPem } from '../src/ca.ts';
 import { HealthCertError } from '../src/errors.ts';
+import { toPem } from '../src/pem.ts';
 import {
   HOSTGATE_OID_ARC,
   issueHealthCert,
@@ -90,6 +91,14 @@ test('defaults: one hour, a positive random serial, distinct per certificate', (
   assert.ok(Math.abs(a.notBefore.getTime() - Date.now()) < 5_000);
   assert.ok(a.serial > 0n && a.serial < 1n << 128n);
   assert.notEqual(a.serial, b.serial);
+  // Serials come from a pool the CSPRNG refills every 256 certificates: distinct across refills.
+  const serials = new Set<bigint>();
+  for (let i = 0; i < 600; i++)
+    serials.add(issueHealthCert({ ...base, subjectPublicKey: ecKey.publicKey }).serial);
+  assert.equal(serials.size, 600);
+  // The PEM, made when read, is the DER's.
+  assert.equal(a.pem, toPem('CERTIFICATE', a.der));
+  assert.equal(a.pem, a.pem);
 });
 
 test('refuses bad arguments with ARGUMENT_INVALID or SUBJECT_KEY_*', () => {
