@@ -1,10 +1,5 @@
 export { InProcessBus } from './in-process-bus.ts';
-export {
-  KafkaBus,
-  SERVICE_COMMIT_INTERVAL_MS,
-  SERVICE_FETCH_LINGER_MS,
-  SERVICE_HANDLER_CONCURRENCY,
-} from './kafka-bus.ts';
+export { KafkaBus, SERVICE_COMMIT_INTERVAL_MS, SERVICE_HANDLER_CONCURRENCY } from './kafka-bus.ts';
 export {
   DEFAULT_MAX_MESSAGE_BYTES,
   DLQ_VALUE_DROPPED_HEADER,

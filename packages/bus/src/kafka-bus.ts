@@ -54,14 +54,6 @@ export interface KafkaBusOptions {
    */
   commitIntervalMs?: number;
   /**
-   * How long a subscription waits, after a fetch that brought records, before sending its next fetch,
-   * in ms (default 0: at once). Above 0, records that arrive meanwhile come in one response instead of
-   * a fetch each: fewer requests for the broker and both ends under load, at most this much more
-   * latency per hop. A fetch that brought nothing is followed at once (the broker holds that one until
-   * records arrive), so an idle subscription costs no more. Services use SERVICE_FETCH_LINGER_MS.
-   */
-  fetchLingerMs?: number;
-  /**
    * Largest value publish() accepts, in bytes (default 16 MiB, the protos' payload cap). Topics the
    * bus creates get `max.message.bytes` = this + RECORD_OVERHEAD_BYTES, and consumers fetch at
    * least that much per partition. Brokers must allow it for topics provisioned elsewhere
@@ -97,9 +89,6 @@ export const SERVICE_HANDLER_CONCURRENCY = 16;
 
 /** The services' commitIntervalMs: a few commits a second per partition instead of one per message. */
 export const SERVICE_COMMIT_INTERVAL_MS = 200;
-
-/** The services' fetchLingerMs: under load, a fetch every few ms per subscription rather than one per record or two. */
-export const SERVICE_FETCH_LINGER_MS = 4;
 
 /** Consumers fetch at most this much per request in all (several partitions' worth). */
 const FETCH_MAX_BYTES = 64 * 1024 * 1024;
@@ -172,7 +161,6 @@ export class KafkaBus implements Bus {
   private readonly subscriptions = new Set<KafkaSubscription>();
   private readonly handlerConcurrency: number;
   private readonly commitIntervalMs: number;
-  private readonly fetchLingerMs: number;
   /** Published, waiting for the produce request in flight to finish. */
   private readonly queued: QueuedRecord[] = [];
   private sending = false;
@@ -202,10 +190,6 @@ export class KafkaBus implements Bus {
     if (!Number.isSafeInteger(commitIntervalMs) || commitIntervalMs < 0 || commitIntervalMs > 60_000)
       throw new BusError('BUS_CONFIG', 'commitIntervalMs must be an integer in 0..60000');
     this.commitIntervalMs = commitIntervalMs;
-    const fetchLingerMs = options.fetchLingerMs ?? 0;
-    if (!Number.isSafeInteger(fetchLingerMs) || fetchLingerMs < 0 || fetchLingerMs > 1000)
-      throw new BusError('BUS_CONFIG', 'fetchLingerMs must be an integer in 0..1000');
-    this.fetchLingerMs = fetchLingerMs;
     this.options = options;
     this.clientId = options.clientId ?? 'hostgate';
     this.maxMessageBytes = maxMessageBytes;
@@ -418,7 +402,6 @@ export class KafkaBus implements Bus {
       maxBuffered: this.options.maxBuffered ?? 1000,
       handlerConcurrency: this.handlerConcurrency,
       commitIntervalMs: this.commitIntervalMs,
-      fetchLingerMs: this.fetchLingerMs,
       maxRecordBytes: this.maxRecordBytes,
     });
     this.subscriptions.add(subscription);
@@ -495,24 +478,7 @@ interface SubscriptionSettings {
   maxBuffered: number;
   handlerConcurrency: number;
   commitIntervalMs: number;
-  fetchLingerMs: number;
   maxRecordBytes: number;
-}
-
-type FetchCallback = (error: unknown, response: unknown) => void;
-/** The client's fetch, as its messages stream calls it (options, callback). */
-interface FetchingConsumer {
-  fetch(options: unknown, callback: FetchCallback): unknown;
-}
-
-/** Whether a fetch response carried any record. */
-function hasRecords(response: unknown): boolean {
-  const topics = (response as { responses?: { partitions?: { records?: { records?: unknown[] }[] }[] }[] })
-    ?.responses;
-  for (const topic of topics ?? [])
-    for (const partition of topic.partitions ?? [])
-      for (const batch of partition.records ?? []) if ((batch.records?.length ?? 0) > 0) return true;
-  return false;
 }
 
 class KafkaSubscription implements Subscription {
@@ -553,39 +519,6 @@ class KafkaSubscription implements Subscription {
       },
     });
     this.consumer.on('consumer:group:join', () => this.onAssignment());
-    this.lingerFetches(settings.fetchLingerMs);
-  }
-
-  /** Fetches sent in all and how many brought records (tests, diagnostics). */
-  readonly fetchStats = { fetches: 0, withRecords: 0 };
-
-  /**
-   * The client's stream sends its next fetch as soon as a response is in: under load that is one
-   * request per record or two. After a response that brought records, the next fetch waits until
-   * `linger` ms after that one was sent, so what arrives meanwhile comes in one response. Every
-   * fetch is counted in fetchStats.
-   */
-  private lingerFetches(linger: number): void {
-    const consumer = this.consumer as unknown as FetchingConsumer;
-    const fetch = consumer.fetch.bind(consumer);
-    let lastSent = 0;
-    let lastHadRecords = false;
-    consumer.fetch = (options, callback) => {
-      const send = () => {
-        lastSent = performance.now();
-        this.fetchStats.fetches++;
-        return fetch(options, (error, response) => {
-          lastHadRecords = error == null && hasRecords(response);
-          if (lastHadRecords) this.fetchStats.withRecords++;
-          callback(error, response);
-        });
-      };
-      const wait = lastHadRecords ? lastSent + linger - performance.now() : 0;
-      if (wait <= 0 || this.stopping) return send();
-      // The stream counts this fetch in flight until its callback runs, as for any fetch.
-      setTimeout(send, wait);
-      return undefined;
-    };
   }
 
   async start(): Promise<void> {

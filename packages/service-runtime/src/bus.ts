@@ -21,25 +21,19 @@ export async function openServiceBus(
   opts: { inProcessExpected?: boolean } = {},
 ): Promise<Bus> {
   // Loaded when the first bus is opened, not when the runtime is imported.
-  const {
-    InProcessBus,
-    KafkaBus,
-    SERVICE_COMMIT_INTERVAL_MS,
-    SERVICE_FETCH_LINGER_MS,
-    SERVICE_HANDLER_CONCURRENCY,
-  } = await import('@hostgate/bus');
+  const { InProcessBus, KafkaBus, SERVICE_COMMIT_INTERVAL_MS, SERVICE_HANDLER_CONCURRENCY } = await import(
+    '@hostgate/bus'
+  );
   const brokers = parseBrokers(kafkaBrokers ?? '');
   if (brokers.length > 0) {
     logger.info({ brokers }, 'bus: Apache Kafka');
     // Handlers of different hosts overlap within a partition (a host's own stay in order), and
-    // the group's position is committed a few times a second rather than once per message, and
-    // under load a fetch brings several records rather than one or two.
+    // the group's position is committed a few times a second rather than once per message.
     return new KafkaBus({
       brokers,
       clientId: `hostgate-${service}`,
       handlerConcurrency: SERVICE_HANDLER_CONCURRENCY,
       commitIntervalMs: SERVICE_COMMIT_INTERVAL_MS,
-      fetchLingerMs: SERVICE_FETCH_LINGER_MS,
     });
   }
   if (opts.inProcessExpected) logger.info('bus: in-process');
