@@ -3,8 +3,8 @@
 // default, as deployed — at fixed offered loads and then flat out, and report attestations/s and
 // the round trip an agent sees (GetChallenge → certificate) at p50/p99.
 //
-//   npm run bench:fleet -w @hostgate/bench -- [--hosts 200] [--rates 100,200,500,max] [--duration 15]
-//       [--concurrency 64] [--deploy processes|in-process] [--bus kafka|in-process]
+//   npm run bench:fleet -w @hostgate/bench -- [--hosts 500] [--rates 100,200,500,max] [--duration 15]
+//       [--concurrency 128] [--deploy processes|in-process] [--bus kafka|in-process]
 //       [--eventlog FILE (a real boot log, e.g. from ../shared/corpus)] [--hops] [--json]
 //       [--service-node-options='--cpu-prof --cpu-prof-dir=DIR' (NODE_OPTIONS of each service process)]
 //       [--broker-jvm test|server (default test: C1 as the tests run it; server = full JIT + G1, which
@@ -493,10 +493,10 @@ function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
   const { values } = parseArgs({
     args: argv,
     options: {
-      hosts: { type: 'string', default: '200' },
+      hosts: { type: 'string', default: '500' },
       rates: { type: 'string', default: '100,200,500,max' },
       duration: { type: 'string', default: '15' },
-      concurrency: { type: 'string', default: '64' },
+      concurrency: { type: 'string', default: '128' },
       deploy: { type: 'string', default: 'processes' },
       bus: { type: 'string', default: 'kafka' },
       eventlog: { type: 'string' },
