@@ -95,7 +95,7 @@ export function loadServiceConfig<S extends Schema>(
 
 /**
  * Standalone entry point of one service process. Exits 2 on a configuration error, 1 when
- * startup fails, 0 after a clean shutdown on SIGTERM/SIGINT.
+ * startup fails (both with one line on stderr), 0 after a clean shutdown on SIGTERM/SIGINT.
  */
 export async function runService<S extends Schema & typeof commonConfig>(
   def: ServiceDefinition<S, ServiceDeps>,
@@ -128,6 +128,10 @@ export async function runService<S extends Schema & typeof commonConfig>(
     // Interrupted while starting: the signal handler finishes the shutdown and exits.
     if (lifecycle.signal !== undefined) return;
     logger.fatal({ err }, 'startup failed');
+    // Also on stderr: a supervisor that keeps only stderr (or discards the JSON log) still sees why.
+    process.stderr.write(
+      `${def.name}: startup failed: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
     await lifecycle.shutdown('startup failed');
     process.exit(1);
   }

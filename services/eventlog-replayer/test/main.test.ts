@@ -1,6 +1,7 @@
 // The standalone process (src/main.ts through runService): JSON logs, SERVING, SIGTERM -> exit 0
 // with the port freed; a configuration error -> exit 2 naming the variable.
 import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -61,4 +62,31 @@ test('standalone: an unknown variable under its prefix exits 2 and names it', ()
   });
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /HOSTGATE_EVENTLOG_REPLAYER_PORT: unknown variable/);
+});
+
+test('standalone: a startup failure (its address taken) exits 1 and says why on stderr', async () => {
+  const blocker = net.createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  try {
+    const port = (blocker.address() as net.AddressInfo).port;
+    const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [main], {
+        env: cleanEnv({ HOSTGATE_EVENTLOG_REPLAYER_ADDRESS: `127.0.0.1:${port}` }),
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.once('exit', (status) => {
+        clearTimeout(timer);
+        resolve({ status, stderr });
+      });
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^eventlog-replayer: startup failed: .*${port}`, 'm'));
+  } finally {
+    await new Promise((r) => blocker.close(r));
+  }
 });
