@@ -70,6 +70,23 @@ const PUT_HOST_CONFLICT = `ON CONFLICT (host_id) DO UPDATE SET
        attestation_id = CASE WHEN excluded.attestation_id = '' THEN hosts.attestation_id ELSE excluded.attestation_id END,
        updated_at = excluded.updated_at`;
 
+/** A host's state in HOST_COLUMNS order after host_id (putHost and recordVerdicts). */
+function hostStateValues(s: HostState): unknown[] {
+  return [
+    s.healthy,
+    s.cause,
+    s.reason,
+    s.reasonCode,
+    JSON.stringify(s.refusals),
+    s.serial,
+    s.expiresAt,
+    s.policyClass,
+    s.policyVersion,
+    s.attestationId,
+    s.updatedAt,
+  ];
+}
+
 /**
  * Sets a host's state. A refusal or revocation keeps the class and version the host last passed
  * (HostStatus.policy_class is "the class the host last passed").
@@ -79,20 +96,7 @@ export async function putHost(db: Queryable, s: HostState): Promise<HostState> {
     `INSERT INTO hosts (${HOST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12)
      ${PUT_HOST_CONFLICT}
      RETURNING ${HOST_COLUMNS}`,
-    [
-      s.hostId,
-      s.healthy,
-      s.cause,
-      s.reason,
-      s.reasonCode,
-      JSON.stringify(s.refusals),
-      s.serial,
-      s.expiresAt,
-      s.policyClass,
-      s.policyVersion,
-      s.attestationId,
-      s.updatedAt,
-    ],
+    [s.hostId, ...hostStateValues(s)],
   );
   return hostFromRow(rows[0]!);
 }
@@ -402,17 +406,7 @@ export async function recordVerdicts(
       c === undefined ? null : put(c.der),
       c?.not_before ?? null,
       c?.not_after ?? null,
-      s.healthy,
-      s.cause,
-      s.reason,
-      s.reasonCode,
-      JSON.stringify(s.refusals),
-      s.serial,
-      s.expiresAt,
-      s.policyClass,
-      s.policyVersion,
-      s.attestationId,
-      s.updatedAt,
+      ...hostStateValues(s),
       c?.pcr_digest.length ?? null,
       c?.der.length ?? null,
     ];
