@@ -8,9 +8,9 @@ import { decodeCertificateEvent, encodeVerdict, type Verdict } from '@hostgate/p
 import type { Db, Queryable } from '@hostgate/service-runtime';
 import { postgresMissing } from '@hostgate/testkit/postgres';
 import type { HostState } from '../src/fleet.ts';
-import { FleetHub, Issuer, migrations } from '../src/index.ts';
+import { type Issuer, migrations } from '../src/index.ts';
 import { recordVerdicts, type VerdictWrite } from '../src/store.ts';
-import { hostKeys, openTestDb, silentLogger, verdict } from './harness.ts';
+import { hostKeys, openTestDb, recordingBus, testIssuer, verdict } from './harness.ts';
 
 const NOW = new Date('2026-11-25T12:00:00.000Z');
 const LATER = new Date('2026-11-25T12:00:05.000Z');
@@ -198,21 +198,7 @@ interface Published {
 function newIssuer(db: Db, published: Published[], t: TestContext): Issuer {
   const bus = new InProcessBus();
   t.after(() => bus.close());
-  const recordingBus = Object.assign(Object.create(bus) as InProcessBus, {
-    publish: async (topic: string, _key: string, value: Uint8Array) => {
-      published.push({ topic, value: Buffer.from(value) });
-    },
-  });
-  return new Issuer({
-    db,
-    bus: recordingBus,
-    logger: silentLogger,
-    ca,
-    hub: new FleetHub(),
-    validitySeconds: 3600,
-    backdateSeconds: 0,
-    crlValiditySeconds: 600,
-  });
+  return testIssuer({ db, bus: recordingBus(bus, (topic, value) => published.push({ topic, value })), ca });
 }
 
 function handle(issuer: Issuer, v: Verdict) {

@@ -16,8 +16,8 @@ import {
 } from '@hostgate/protos';
 import { openEmbeddedPostgres, startGrpcServer } from '@hostgate/service-runtime';
 import { postgresMissing } from '@hostgate/testkit/postgres';
-import { FleetHub, handlers, Issuer, migrations } from '../src/index.ts';
-import { call, hostKeys, openTestDb, silentLogger, verdict } from './harness.ts';
+import { FleetHub, handlers, migrations } from '../src/index.ts';
+import { call, hostKeys, openTestDb, recordingBus, silentLogger, testIssuer, verdict } from './harness.ts';
 
 const T0 = new Date('2026-11-25T12:00:00Z');
 
@@ -31,17 +31,7 @@ async function setup(t: TestContext, adminToken?: string) {
   const clock = { now: T0 };
   const hub = new FleetHub();
   const ca = createCa({ commonName: 'Fleet Test CA', notBefore: new Date('2026-01-01T00:00:00Z') });
-  const issuer = new Issuer({
-    db,
-    bus,
-    logger: silentLogger,
-    ca,
-    hub,
-    validitySeconds: 3600,
-    backdateSeconds: 0,
-    crlValiditySeconds: 600,
-    now: () => clock.now,
-  });
+  const issuer = testIssuer({ db, bus, ca, hub, now: () => clock.now });
   const protos = loadHostgateProtos();
   const server = await startGrpcServer({
     address: '127.0.0.1:0',
@@ -312,15 +302,10 @@ test('metrics count each outcome and each revocation', async (t) => {
   t.after(() => bus.close());
   const outcomes: string[] = [];
   const revocations: Array<[number, string]> = [];
-  const issuer = new Issuer({
+  const issuer = testIssuer({
     db,
     bus,
-    logger: silentLogger,
     ca: createCa({ commonName: 'Metrics CA' }),
-    hub: new FleetHub(),
-    validitySeconds: 3600,
-    backdateSeconds: 0,
-    crlValiditySeconds: 600,
     metrics: {
       verdict: (outcome, ms) => {
         assert.ok(ms !== undefined && ms >= 0);
@@ -373,20 +358,12 @@ for (const tier of ['pglite', 'postgres'] as const) {
     const replicas = [0, 1].map(() => {
       const bus = new InProcessBus();
       t.after(() => bus.close());
-      const recordingBus = Object.assign(Object.create(bus) as InProcessBus, {
-        publish: async (topic: string, _key: string, value: Uint8Array) => {
-          if (topic === 'hostgate.certificates.v1') published.push(Buffer.from(value));
-        },
-      });
-      return new Issuer({
+      return testIssuer({
         db,
-        bus: recordingBus,
-        logger: silentLogger,
+        bus: recordingBus(bus, (topic, value) => {
+          if (topic === 'hostgate.certificates.v1') published.push(value);
+        }),
         ca,
-        hub: new FleetHub(),
-        validitySeconds: 3600,
-        backdateSeconds: 0,
-        crlValiditySeconds: 600,
       });
     });
     for (let round = 0; round < 5; round++) {
@@ -467,19 +444,12 @@ test('near the end of the CA, certificates are cut short to the CA notAfter inst
   t.after(() => bus.close());
   const ca = createCa({ commonName: 'Old CA', notBefore: new Date('2026-01-01T00:00:00Z'), validityDays: 1 });
   const events: Buffer[] = [];
-  const issuer = new Issuer({
+  const issuer = testIssuer({
     db,
-    bus: Object.assign(Object.create(bus) as InProcessBus, {
-      publish: async (topic: string, _k: string, value: Uint8Array) => {
-        if (topic === 'hostgate.certificates.v1') events.push(Buffer.from(value));
-      },
+    bus: recordingBus(bus, (topic, value) => {
+      if (topic === 'hostgate.certificates.v1') events.push(value);
     }),
-    logger: silentLogger,
     ca,
-    hub: new FleetHub(),
-    validitySeconds: 3600,
-    backdateSeconds: 0,
-    crlValiditySeconds: 600,
     now: () => new Date(ca.notAfter.getTime() - 600_000),
   });
   const v = verdict({ hostId: 'late-host', keys: hostKeys(), pass: true });

@@ -27,7 +27,15 @@ import {
 import { TPMA } from '@hostgate/tpm2-js-lite';
 import { type SoftwareAk, softwareAk, softwareCertify } from '@hostgate/tpm2-js-lite/testing';
 import { createTestSchema } from '@hostgate/testkit/postgres';
-import { configSchema, type RunningIssuer, SERVICE_NAME, start } from '../src/index.ts';
+import {
+  configSchema,
+  FleetHub,
+  Issuer,
+  type IssuerOptions,
+  type RunningIssuer,
+  SERVICE_NAME,
+  start,
+} from '../src/index.ts';
 
 export const silentLogger = createLogger({
   service: SERVICE_NAME,
@@ -212,5 +220,31 @@ export function call<Req, Res>(
   return new Promise((resolve, reject) => {
     const fn = (client as unknown as Record<string, (...a: unknown[]) => void>)[method]!.bind(client);
     fn(request, metadata, (err: grpc.ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+/** An Issuer with the tests' settings (silent, 1 h certificates, no backdating, 10 min CRLs); `options` override them. */
+export function testIssuer(
+  options: Pick<IssuerOptions, 'db' | 'bus' | 'ca'> & Partial<IssuerOptions>,
+): Issuer {
+  return new Issuer({
+    logger: silentLogger,
+    hub: new FleetHub(),
+    validitySeconds: 3600,
+    backdateSeconds: 0,
+    crlValiditySeconds: 600,
+    ...options,
+  });
+}
+
+/** `bus` with publish() replaced: what the issuer publishes goes to `onPublish` and nowhere else. */
+export function recordingBus(
+  bus: InProcessBus,
+  onPublish: (topic: string, value: Buffer, key: string, headers: Record<string, string>) => void,
+): InProcessBus {
+  return Object.assign(Object.create(bus) as InProcessBus, {
+    publish: async (topic: string, key: string, value: Uint8Array, headers: Record<string, string> = {}) => {
+      onPublish(topic, Buffer.from(value), key, headers);
+    },
   });
 }

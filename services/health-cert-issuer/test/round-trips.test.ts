@@ -7,8 +7,8 @@ import { createCa } from '@hostgate/health-cert';
 import { decodeCertificateEvent, encodeVerdict, type Verdict } from '@hostgate/protos';
 import type { Db, Queryable } from '@hostgate/service-runtime';
 import { postgresMissing } from '@hostgate/testkit/postgres';
-import { FleetHub, Issuer, migrations } from '../src/index.ts';
-import { hostKeys, openTestDb, silentLogger, verdict } from './harness.ts';
+import { type Issuer, migrations } from '../src/index.ts';
+import { hostKeys, openTestDb, recordingBus, testIssuer, verdict } from './harness.ts';
 
 interface Counted {
   db: Db;
@@ -50,16 +50,7 @@ async function openDb(t: TestContext, tier: 'pglite' | 'postgres'): Promise<Db> 
 const ca = createCa({ commonName: 'Round Trip CA' });
 
 function newIssuer(db: Db, bus: InProcessBus): Issuer {
-  return new Issuer({
-    db,
-    bus,
-    logger: silentLogger,
-    ca,
-    hub: new FleetHub(),
-    validitySeconds: 3600,
-    backdateSeconds: 0,
-    crlValiditySeconds: 600,
-  });
+  return testIssuer({ db, bus, ca });
 }
 
 for (const tier of ['pglite', 'postgres'] as const) {
@@ -73,12 +64,10 @@ for (const tier of ['pglite', 'postgres'] as const) {
     t.after(() => bus.close());
     const published: Array<{ topic: string; key: string; value: Buffer; headers: Record<string, string> }> =
       [];
-    const recordingBus = Object.assign(Object.create(bus) as InProcessBus, {
-      publish: async (topic: string, key: string, value: Uint8Array, headers: Record<string, string>) => {
-        published.push({ topic, key, value: Buffer.from(value), headers });
-      },
-    });
-    const issuer = newIssuer(counted.db, recordingBus);
+    const recording = recordingBus(bus, (topic, value, key, headers) =>
+      published.push({ topic, key, value, headers }),
+    );
+    const issuer = newIssuer(counted.db, recording);
     const handle = async (v: Verdict) => {
       counted.statements.length = 0;
       published.length = 0;
@@ -169,7 +158,7 @@ for (const tier of ['pglite', 'postgres'] as const) {
 
     // An issuer that does not know the host's live certificates (a restart, another replica issued):
     // its first statement writes nothing and returns them, the second revokes exactly those.
-    const other = newIssuer(counted.db, recordingBus);
+    const other = newIssuer(counted.db, recording);
     await handle(verdict({ hostId, keys, pass: true }));
     const unknown = (
       await db.query<{ serial: string }>(
@@ -211,12 +200,10 @@ test('postgres: a certificate revoked by someone else while a refusal waits on i
   const bus = new InProcessBus();
   t.after(() => bus.close());
   const published: Buffer[] = [];
-  const recordingBus = Object.assign(Object.create(bus) as InProcessBus, {
-    publish: async (topic: string, _key: string, value: Uint8Array) => {
-      if (topic === 'hostgate.certificates.v1') published.push(Buffer.from(value));
-    },
+  const recording = recordingBus(bus, (topic, value) => {
+    if (topic === 'hostgate.certificates.v1') published.push(value);
   });
-  const issuer = newIssuer(counted.db, recordingBus);
+  const issuer = newIssuer(counted.db, recording);
   const keys = hostKeys();
   const hostId = 'rt-race';
   for (let i = 0; i < 2; i++) {
