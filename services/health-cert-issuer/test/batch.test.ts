@@ -322,3 +322,43 @@ for (const tier of ['pglite', 'postgres'] as const) {
     assert.equal(hosts.rows.length, 12);
   });
 }
+
+/** Tuples the current transaction read from `relation` (a table: sequential scans; an index: index scans). */
+async function tuplesRead(tx: Queryable, relation: string): Promise<number> {
+  const { rows } = await tx.query<{ n: bigint | number | string }>(
+    'SELECT pg_stat_get_xact_tuples_returned($1::regclass) AS n',
+    [relation],
+  );
+  return Number(rows[0]!.n);
+}
+
+for (const tier of ['pglite', 'postgres'] as const) {
+  const skip = tier === 'postgres' ? postgresMissing() : undefined;
+
+  test(`${tier}: a batch without a refusal reads no live certificate, whatever the cached plan`, {
+    skip,
+  }, async (t) => {
+    const db = await openTestDb(t, tier, 'hg_issuer_batch');
+    await db.migrate(migrations);
+    await db.transaction(async (tx) => {
+      // The plan is built while certificates is empty and kept (as a pooled connection keeps it).
+      await tx.query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)", []);
+      const [first] = await recordVerdicts(tx, [pass('h-first', 'first', 'f0')]);
+      assert.equal(first!.outcome, 'claimed');
+      await tx.query(
+        `INSERT INTO certificates (serial, host_id, attestation_id, verdict_id, policy_class, policy_version,
+           pcr_digest, der, not_before, not_after, issued_at)
+         SELECT 'c' || i, 'h-' || i, 'att-' || i, 'v-' || i, 'web', 3, '\\x00'::bytea, '\\x00'::bytea, $1, $2, $1
+         FROM generate_series(1, 400) AS i`,
+        [NOW, NOT_AFTER],
+      );
+      const before =
+        (await tuplesRead(tx, 'certificates')) + (await tuplesRead(tx, 'certificates_live_by_host'));
+      const [r] = await recordVerdicts(tx, [pass('h-next', 'next', 'n0')]);
+      assert.equal(r!.outcome, 'claimed');
+      const read =
+        (await tuplesRead(tx, 'certificates')) + (await tuplesRead(tx, 'certificates_live_by_host'));
+      assert.ok(read - before < 20, `read ${read - before} certificate tuples for one issued verdict`);
+    });
+  });
+}
