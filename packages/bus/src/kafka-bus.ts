@@ -465,9 +465,8 @@ interface PartitionState {
   /** Handlers running (any epoch). */
   running: Set<Promise<void>>;
   revoked: AbortController;
-  /** With a commit interval: the last message the position may pass, not yet committed. */
+  /** The last message the position may pass, not yet committed (held until the subscription's commit pass). */
   uncommitted: KafkaMessage | undefined;
-  commitTimer: NodeJS.Timeout | undefined;
 }
 
 interface SubscriptionSettings {
@@ -497,6 +496,8 @@ class KafkaSubscription implements Subscription {
   private closing: Promise<void> | undefined;
   private buffered = 0;
   private pausedForBuffer = false;
+  /** With a commit interval: the next commit pass, for every partition whose position moved since the last. */
+  private commitTimer: NodeJS.Timeout | undefined;
 
   constructor(bus: KafkaBus, options: SubscribeOptions, settings: SubscriptionSettings) {
     this.bus = bus;
@@ -541,6 +542,9 @@ class KafkaSubscription implements Subscription {
     this.onAssignment();
     stream.on('data', (message) => this.accept(message));
     stream.on('error', (error) => this.onStreamError(stream, error));
+    // Every commit flush the client made for this stream, whoever asked for it: what landed is
+    // reported per partition, a failure once (its offsets stay queued in the client for the next flush).
+    stream.on('autocommit', (error, offsets) => this.onFlushed(error, offsets));
   }
 
   private assigned(): Set<number> {
@@ -560,7 +564,6 @@ class KafkaSubscription implements Subscription {
         running: new Set(),
         revoked: new AbortController(),
         uncommitted: undefined,
-        commitTimer: undefined,
       };
       this.partitions.set(partition, state);
     }
@@ -593,8 +596,6 @@ class KafkaSubscription implements Subscription {
     state.waiting = [];
     state.pending = [];
     // Its new owner starts from the last commit: a position held back here is not committed.
-    clearTimeout(state.commitTimer);
-    state.commitTimer = undefined;
     state.uncommitted = undefined;
     state.revoked.abort(new BusError('BUS_REVOKED', 'partition moved to another group member'));
     state.revoked = new AbortController();
@@ -671,44 +672,95 @@ class KafkaSubscription implements Subscription {
     let last: KafkaMessage | undefined;
     while (state.pending.length > 0 && state.pending[0]!.done) last = state.pending.shift()!.message;
     if (last === undefined) return;
+    state.uncommitted = last;
     if (this.settings.commitIntervalMs === 0) {
-      void this.commit(last);
+      void this.commitHeld();
       return;
     }
-    state.uncommitted = last;
-    state.commitTimer ??= setTimeout(() => {
-      state.commitTimer = undefined;
-      const message = state.uncommitted;
-      state.uncommitted = undefined;
-      if (message !== undefined && !this.abortAll.signal.aborted) void this.commit(message);
+    // One timer per subscription, not per partition: a pass commits every partition's held
+    // position in one request, and a position waits at most one interval for it.
+    this.commitTimer ??= setTimeout(() => {
+      this.commitTimer = undefined;
+      if (!this.abortAll.signal.aborted) void this.commitHeld();
     }, this.settings.commitIntervalMs);
   }
 
   /** Commits every partition's held-back position now (a draining close). */
-  private flushCommits(): Promise<unknown> {
-    const commits: Promise<unknown>[] = [];
-    for (const state of this.partitions.values()) {
-      clearTimeout(state.commitTimer);
-      state.commitTimer = undefined;
-      const message = state.uncommitted;
-      state.uncommitted = undefined;
-      if (message !== undefined) commits.push(this.commit(message));
-    }
-    return Promise.all(commits);
+  private flushCommits(): Promise<void> {
+    clearTimeout(this.commitTimer);
+    this.commitTimer = undefined;
+    return this.commitHeld();
   }
 
-  /** Moves the group's position past `last` (failures are reported; a later commit covers it). */
-  private commit(last: KafkaMessage): Promise<void> {
-    // Not awaited by handlers: the client merges queued commits per partition into one request in
-    // flight, so the next message need not wait a round trip; a later commit covers an earlier one.
-    const partition = last.partition;
-    const next = last.offset + 1n;
-    const committing = last;
-    return Promise.resolve(committing.commit()).then(
-      () => this.options.onCommit?.({ topic: this.topic, group: this.group, partition, offset: next }),
-      (error: unknown) =>
-        this.options.onError?.(error, { topic: this.topic, partition, offset: committing.offset }),
+  /**
+   * Moves the group's position past every partition's held message, in one OffsetCommit request
+   * when the client allows it; resolves once that request settled (failures are reported through
+   * onFlushed, and the client keeps the offsets queued for its next flush).
+   *
+   * The client commits through message.commit() alone: it merges queued offsets per partition
+   * (never lowering one) and keeps one commit request in flight, but the first call flushes at
+   * once with only its own partition. So the other partitions' offsets are queued in the
+   * stream's own commit map first, merged by the client's rule (a higher offset only), and the
+   * last message's commit() then flushes them all together, or, with a request in flight, the
+   * follow-up flush its pending commit triggers does. A raw consumer.commit() would bypass that
+   * bookkeeping and could land a lower offset after a higher one.
+   */
+  private commitHeld(): Promise<void> {
+    const held: KafkaMessage[] = [];
+    for (const state of this.partitions.values()) {
+      if (state.uncommitted === undefined) continue;
+      held.push(state.uncommitted);
+      state.uncommitted = undefined;
+    }
+    const trigger = held.pop();
+    if (trigger === undefined) return Promise.resolve();
+    const commits: Array<Promise<void>> = [];
+    const queued = this.stream?.offsetsToCommit;
+    const fetching = this.stream?.offsetsToFetch;
+    for (const message of held) {
+      // The client's own key for the partition (`topic:partition`, as its fetch offsets use);
+      // should a client version spell it otherwise, that partition gets its own commit() call.
+      const key = `${message.topic}:${message.partition}`;
+      const next = message.offset + 1n;
+      if (queued === undefined || fetching?.has(key) !== true) {
+        commits.push(this.commitOne(message));
+        continue;
+      }
+      const current = queued.get(key);
+      if (current === undefined || current.offset < next)
+        queued.set(key, {
+          topic: message.topic,
+          partition: message.partition,
+          offset: next,
+          leaderEpoch: message.leaderEpoch,
+        });
+    }
+    commits.push(this.commitOne(trigger));
+    return Promise.all(commits).then(() => undefined);
+  }
+
+  /** message.commit(), its outcome reported by onFlushed: a later commit covers a failed one. */
+  private commitOne(message: KafkaMessage): Promise<void> {
+    // Not awaited by handlers: the client keeps one commit request in flight and merges what is
+    // queued meanwhile, so the next message need not wait a round trip.
+    return Promise.resolve(message.commit()).then(
+      () => undefined,
+      () => undefined,
     );
+  }
+
+  /** A commit flush of the client settled: report what landed, per partition, or the failure. */
+  private onFlushed(
+    error: Error | null,
+    offsets: Array<{ topic: string; partition: number; offset: bigint }> | undefined,
+  ): void {
+    if (error) {
+      this.options.onError?.(error, { topic: this.topic });
+      return;
+    }
+    for (const { topic, partition, offset } of offsets ?? []) {
+      if (topic === this.topic) this.options.onCommit?.({ topic, group: this.group, partition, offset });
+    }
   }
 
   private current(state: PartitionState, epoch: number): boolean {
@@ -802,7 +854,7 @@ class KafkaSubscription implements Subscription {
       await Promise.race([this.flushCommits(), sleep(5000, flushBound.signal)]);
       flushBound.abort();
     }
-    for (const state of this.partitions.values()) clearTimeout(state.commitTimer);
+    clearTimeout(this.commitTimer);
     // Whatever is still running now is abandoned uncommitted.
     this.abortAll.abort(new BusError('BUS_ABORTED', 'subscription closed without draining'));
     try {

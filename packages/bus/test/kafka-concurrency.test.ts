@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Consumer } from '@platformatic/kafka';
+import { Consumer, consumerCommitsChannel } from '@platformatic/kafka';
 import { type KafkaBroker, kafkaMissing, startKafka } from '@hostgate/testkit/kafka';
 import { KafkaBus } from '../src/kafka-bus.ts';
 import { type BusMessage, DLQ_HEADERS, type Subscription } from '../src/types.ts';
@@ -35,10 +35,15 @@ async function endOffsets(bootstrap: string, topic: string): Promise<bigint[]> {
 }
 
 /** The group's commits as the broker holds them (-1: none). */
-async function committedOffsets(bootstrap: string, group: string, topic: string): Promise<bigint[]> {
+async function committedOffsets(
+  bootstrap: string,
+  group: string,
+  topic: string,
+  count = PARTITIONS,
+): Promise<bigint[]> {
   const consumer = new Consumer({ clientId: 'probe', groupId: group, bootstrapBrokers: [bootstrap] });
   try {
-    const partitions = Array.from({ length: PARTITIONS }, (_, i) => i);
+    const partitions = Array.from({ length: count }, (_, i) => i);
     return (await consumer.listCommittedOffsets({ topics: [{ topic, partitions }] })).get(topic) ?? [];
   } finally {
     await consumer.close();
@@ -400,5 +405,128 @@ describe('KafkaBus handlerConcurrency on a real broker', { skip, timeout: 120_00
       'the close committed what was handled',
     );
     console.log(`# commitIntervalMs 400: ${commits} commits for ${ids.length} messages in ${elapsed} ms`);
+  });
+
+  test('commitIntervalMs: one commit request per subscription per interval carries every partition; across a rebalance a member commits only partitions it owns; draining closes commit what was handled', {
+    timeout: 90_000,
+  }, async () => {
+    const topic = 'interval-six';
+    const group = 'interval-six';
+    const partitions = 6;
+    const intervalMs = 200;
+    const messages = 900;
+    const newMember = (clientId: string) => {
+      const bus = new KafkaBus({
+        brokers: [kafka.bootstrap],
+        clientId,
+        createTopics: { partitions, replicationFactor: 1 },
+        sessionTimeoutMs: 6000,
+        heartbeatIntervalMs: 500,
+        handlerConcurrency: 2,
+        commitIntervalMs: intervalMs,
+      });
+      buses.push(bus);
+      return bus;
+    };
+    const producer = newMember('six-producer');
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < messages; i++) {
+      const key = `host-${i % 60}`;
+      sends.push(
+        producer.publish(
+          topic,
+          key,
+          enc.encode(JSON.stringify({ id: `m${i}`, key, seq: Math.floor(i / 60) })),
+        ),
+      );
+    }
+    await Promise.all(sends);
+    const ends = await endOffsets(kafka.bootstrap, topic);
+    assert.ok(
+      ends.length === partitions && ends.every((end) => end > 20n),
+      `every partition holds messages: ${ends}`,
+    );
+
+    // Every OffsetCommit request the members' consumers make, seen through the client's own
+    // diagnostics channel: which member, which partitions, and what the member owned then.
+    const requests: Array<{ clientId: string; partitions: number[]; at: number }> = [];
+    const violations: string[] = [];
+    const onCommitRequest = (event: unknown) => {
+      const { client, options } = event as {
+        client: {
+          clientId: string;
+          groupId: string;
+          assignments: Array<{ topic: string; partitions: number[] }> | null;
+        };
+        options: { offsets: Array<{ topic: string; partition: number }> };
+      };
+      if (client.groupId !== group) return;
+      const sent = options.offsets.filter((o) => o.topic === topic).map((o) => o.partition);
+      const owned = new Set(client.assignments?.find((a) => a.topic === topic)?.partitions ?? []);
+      for (const p of sent)
+        if (!owned.has(p)) violations.push(`${client.clientId} committed p${p}, owning ${[...owned]}`);
+      requests.push({ clientId: client.clientId, partitions: sent, at: performance.now() });
+    };
+    consumerCommitsChannel.start.subscribe(onCommitRequest);
+    try {
+      const handled = new Set<string>();
+      const committed = new Map<number, bigint>();
+      const subscribe = (bus: KafkaBus) =>
+        bus.subscribe({
+          topic,
+          group,
+          handler: async (m) => {
+            handled.add((JSON.parse(dec.decode(m.value)) as Body).id);
+            await delay(20);
+          },
+          onCommit: (c) => {
+            if (c.offset > (committed.get(c.partition) ?? -1n)) committed.set(c.partition, c.offset);
+          },
+        });
+      const t0 = Date.now();
+      const a = await subscribe(newMember('six-a'));
+      await until('a third handled by the first member', () => handled.size >= messages / 3);
+      const tb = Date.now();
+      const b = await subscribe(newMember('six-b'));
+      await until('every message handled', () => handled.size === messages, 60_000);
+      await Promise.all([a.close(), b.close()]);
+      const aMs = Date.now() - t0;
+      const bMs = Date.now() - tb;
+
+      assert.deepEqual(violations, [], 'a member commits only partitions it owns');
+      assert.deepEqual(
+        await committedOffsets(kafka.bootstrap, group, topic, partitions),
+        ends,
+        'the draining closes committed what was handled',
+      );
+      assert.deepEqual(
+        [...committed.entries()].sort(([x], [y]) => x - y).map(([, offset]) => offset),
+        ends,
+        'onCommit reported the end offsets',
+      );
+      // A subscription's commit passes are an interval apart, each one request for all its
+      // partitions; only a draining close (and a flush at a rejoin) may follow sooner. A timer
+      // per partition made requests a few ms apart, one per partition.
+      for (const id of ['six-a', 'six-b']) {
+        const mine = requests.filter((r) => r.clientId === `${id}-${group}`);
+        const bound = Math.ceil((id === 'six-a' ? aMs : bMs) / intervalMs) + 3;
+        assert.ok(
+          mine.length > 0 && mine.length <= bound,
+          `${id}: ${mine.length} commit requests (bound ${bound})`,
+        );
+        const gaps = mine.slice(1).map((r, i) => Math.round(r.at - mine[i]!.at));
+        const soon = gaps.filter((gap) => gap < intervalMs / 2);
+        assert.ok(soon.length <= 2, `${id}: commit requests ${gaps.join(', ')} ms apart`);
+      }
+      const widest = Math.max(...requests.map((r) => r.partitions.length));
+      assert.ok(widest >= 3, `a commit request carried ${widest} partitions`);
+      console.log(
+        `# ${partitions} partitions, commitIntervalMs ${intervalMs}: ${requests.length} commit requests (${requests
+          .map((r) => r.partitions.length)
+          .join(' ')} partitions each) for ${messages} messages, members ${aMs} / ${bMs} ms`,
+      );
+    } finally {
+      consumerCommitsChannel.start.unsubscribe(onCommitRequest);
+    }
   });
 });
