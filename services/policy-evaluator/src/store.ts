@@ -71,7 +71,8 @@ export interface VerdictToRecord {
 /**
  * What recordVerdicts did with one verdict. `current` is the host's class and that class's active
  * version (0: none) as the statement saw them. 'stale': the verdict was judged against another class
- * or version than `current` and the attestation has no verdict yet: nothing was stored, judge again.
+ * or version than `current`: nothing was stored, judge again (should the attestation have a verdict
+ * already, recording the new judgement returns that one).
  */
 export type RecordOutcome =
   | (StoredVerdict & {
@@ -291,9 +292,9 @@ export class PolicyStore {
   /**
    * One statement for the whole batch. Per verdict, as if each ran alone in the batch's order:
    * - the host's last measurements (when they replayed), unless the host has newer ones;
-   * - the attestation's verdict if it has one (created: false, first one wins), else this verdict
-   *   when it was judged against the host's class and that class's active version as the statement
-   *   sees them (created: true), else nothing ('stale': judge again with `current`).
+   * - nothing when it was not judged against the host's class and that class's active version as
+   *   the statement sees them ('stale': judge again with `current`); else the attestation's verdict
+   *   if it has one (created: false, first one wins), else this verdict (created: true).
    * So a verdict is never stored judged against a class or version that is no longer the host's.
    */
   async recordVerdicts(items: readonly VerdictToRecord[], q: Queryable = this.#db): Promise<RecordOutcome[]> {
@@ -303,8 +304,6 @@ export class PolicyStore {
       active_version: number;
       judged_current: boolean;
       created: boolean;
-      old_id: string | null;
-      old_verdict: unknown;
     }>(
       // The verdicts and measurements go as two binary blobs cut by length: a bytea[] parameter
       // goes as hex text, twice the bytes to write, escape and parse.
@@ -338,10 +337,8 @@ export class PolicyStore {
          RETURNING verdict_id
        )
        SELECT j.cls, j.active_version, j.host_class = j.cls AND j.policy_version = j.active_version AS judged_current,
-              v.verdict_id IS NOT NULL AS created, old.verdict_id AS old_id,
-              old.verdict AS old_verdict
+              v.verdict_id IS NOT NULL AS created
          FROM j LEFT JOIN v ON v.verdict_id = j.verdict_id
-         LEFT JOIN verdicts old ON old.attestation_id = j.attestation_id
         ORDER BY j.ord`,
       [
         items.map((v) => v.attestationId),
@@ -362,7 +359,12 @@ export class PolicyStore {
     if (rows.length !== items.length)
       throw new Error(`verdict batch of ${items.length} answered with ${rows.length} rows`);
     const out: (RecordOutcome | undefined)[] = [];
-    const lost: string[] = [];
+    // A verdict judged against the current class and version but not created: the attestation has
+    // one already (a redelivery, another replica, an earlier item of this batch), read in a second
+    // statement, only then. As a join in the statement above, the cached plan built while verdicts
+    // was nearly empty read the whole table on every statement (a fleet bench at 100/s: ~310
+    // buffers per statement, growing with the table).
+    const notCreated: string[] = [];
     for (const [i, r] of rows.entries()) {
       const v = items[i]!;
       const current = { hostClass: r.cls, policyVersion: Number(r.active_version) };
@@ -375,31 +377,22 @@ export class PolicyStore {
           created: true,
           current,
         });
-      else if (r.old_id !== null)
-        out.push({
-          kind: 'stored',
-          attestationId: v.attestationId,
-          verdictId: r.old_id,
-          verdict: toBytes(r.old_verdict),
-          created: false,
-          current,
-        });
       else if (!r.judged_current) out.push({ kind: 'stale', current });
       else {
-        // Stored by another replica (or an earlier item of this batch) after the statement's snapshot.
         out.push(undefined);
-        lost.push(v.attestationId);
+        notCreated.push(v.attestationId);
       }
     }
-    if (lost.length > 0) {
+    if (notCreated.length > 0) {
       const { rows: found } = await q.query<{ attestation_id: string; verdict_id: string; verdict: unknown }>(
         'SELECT attestation_id, verdict_id, verdict FROM verdicts WHERE attestation_id = ANY($1::text[])',
-        [lost],
+        [notCreated],
       );
       const byId = new Map(found.map((f) => [f.attestation_id, f]));
       for (const [i, r] of rows.entries()) {
         if (out[i] !== undefined) continue;
         const v = items[i]!;
+        const current = { hostClass: r.cls, policyVersion: Number(r.active_version) };
         const f = byId.get(v.attestationId);
         if (f === undefined) throw new Error(`verdict of ${v.attestationId} vanished after insert`);
         out[i] = {
@@ -408,7 +401,7 @@ export class PolicyStore {
           verdictId: f.verdict_id,
           verdict: toBytes(f.verdict),
           created: false,
-          current: { hostClass: r.cls, policyVersion: Number(r.active_version) },
+          current,
         };
       }
     }

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeMeasurements, decodeVerdict, encodeMeasurements } from '@hostgate/protos';
-import type { Db, QueryResult } from '@hostgate/service-runtime';
+import type { Db, Queryable, QueryResult } from '@hostgate/service-runtime';
 import {
   migrations,
   PolicyStore,
@@ -365,4 +365,39 @@ test('a verdict another replica commits while the statement waits on it comes ba
     true,
     'vid-att-new-host-n',
   ]);
+});
+
+test('a new verdict reads no stored verdict, whatever the cached plan', async (t) => {
+  const { db, store } = await openStore(t);
+  await store.publish(SECURE_BOOT, 'test');
+  await store.activate('default', 1, 'test');
+  const tuplesRead = async (q: Queryable, relation: string) =>
+    Number(
+      (
+        await q.query<{ n: bigint | number | string }>(
+          'SELECT pg_stat_get_xact_tuples_returned($1::regclass) AS n',
+          [relation],
+        )
+      ).rows[0]!.n,
+    );
+  await db.transaction(async (tx) => {
+    // The plan is built while verdicts is empty and kept (as a pooled connection keeps it).
+    await tx.query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)", []);
+    const [first] = await store.recordVerdicts([item('att-first', 'host-1')], tx);
+    assert.equal(first?.kind, 'stored');
+    await tx.query(
+      `INSERT INTO verdicts (attestation_id, verdict_id, host_id, pass, host_class, policy_version, evaluated_at, verdict)
+       SELECT 'att-' || i, 'vid-' || i, 'host-' || i, true, 'default', 1, now(), '\\x00'::bytea
+       FROM generate_series(1, 400) AS i`,
+      [],
+    );
+    const before = (await tuplesRead(tx, 'verdicts')) + (await tuplesRead(tx, 'verdicts_pkey'));
+    const [r] = await store.recordVerdicts([item('att-next', 'host-next')], tx);
+    assert.equal(r?.kind === 'stored' && r.created, true);
+    const read = (await tuplesRead(tx, 'verdicts')) + (await tuplesRead(tx, 'verdicts_pkey'));
+    assert.ok(read - before < 20, `read ${read - before} verdict tuples for one new verdict`);
+    // A redelivery still finds the stored verdict.
+    const [again] = await store.recordVerdicts([item('att-first', 'host-1', { verdictId: 'vid-other' })], tx);
+    assert.equal(again?.kind === 'stored' && !again.created && again.verdictId, 'vid-att-first-host-1');
+  });
 });
