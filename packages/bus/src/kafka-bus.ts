@@ -164,6 +164,8 @@ export class KafkaBus implements Bus {
   /** Published, waiting for the produce request in flight to finish. */
   private readonly queued: QueuedRecord[] = [];
   private sending = false;
+  /** A flush is due at the end of this turn of the event loop. */
+  private flushScheduled = false;
   /** Set when close() starts: subscribe() is refused from then on. */
   private closing: Promise<void> | undefined;
   /**
@@ -327,6 +329,21 @@ export class KafkaBus implements Bus {
     const record: OutgoingRecord = { topic, key, value: Buffer.from(value), headers: allHeaders };
     return new Promise<void>((resolve, reject) => {
       this.queued.push({ record, recordBytes, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  /**
+   * With no request in flight, the queue is sent once the current turn of the event loop is done
+   * (setImmediate: no timer, nothing lingers), so that publishes made together — a handler's
+   * outputs handed over at once, or several handlers resumed by one database reply — go out in
+   * one produce request rather than the first alone and the others in the next.
+   */
+  private scheduleFlush(): void {
+    if (this.sending || this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
       this.flush();
     });
   }
@@ -437,7 +454,10 @@ export class KafkaBus implements Bus {
     // Publishes made before and during the drain, and dead letters written while the
     // subscriptions drained, still go out (the producer retries while the broker is away).
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
-    while ((this.sendsInFlight > 0 || this.sending || this.queued.length > 0) && Date.now() < deadline)
+    while (
+      (this.sendsInFlight > 0 || this.sending || this.flushScheduled || this.queued.length > 0) &&
+      Date.now() < deadline
+    )
       await delay(5);
     this.producerClosed = true;
     await this.producer.close();

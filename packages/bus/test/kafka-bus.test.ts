@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Consumer } from '@platformatic/kafka';
+import { Consumer, producerSendsChannel } from '@platformatic/kafka';
 import { type KafkaBroker, kafkaMissing, startKafka } from '@hostgate/testkit/kafka';
 import { KafkaBus } from '../src/kafka-bus.ts';
 import { type BusMessage, DLQ_HEADERS, type Subscription } from '../src/types.ts';
@@ -414,6 +414,66 @@ describe('KafkaBus on a real broker', { skip, timeout: 240_000 }, () => {
       errors.some((e) => e instanceof Error && e.message === 'simulated rejoin'),
       'the teardown was reported',
     );
+  });
+
+  test('publishes made together go out in one produce request, in call order', {
+    timeout: 60_000,
+  }, async () => {
+    const bus = newBus('together');
+    const certs = 'hostgate.together-certs.v1';
+    const events = 'hostgate.together-events.v1';
+    // Topics made first, so that only the publishes below are counted.
+    await bus.ensureTopics([certs, events]);
+    const requests: number[] = [];
+    const onSend = (event: unknown) => {
+      const { client, options } = event as { client: { clientId: string }; options: { messages: unknown[] } };
+      if (client.clientId === 'together-producer') requests.push(options.messages.length);
+    };
+    producerSendsChannel.start.subscribe(onSend);
+    try {
+      // A handler's outputs handed over at once (the issuer's certificate and two SOC events).
+      await Promise.all([
+        bus.publish(certs, 'host-1', enc.encode('cert')),
+        bus.publish(events, 'host-1', enc.encode('event-1')),
+        bus.publish(events, 'host-1', enc.encode('event-2')),
+      ]);
+      assert.deepEqual(requests, [3], 'one request for the three');
+      // Several handlers resumed in one turn of the event loop, each a different number of
+      // promise steps deep when it publishes (as after one database reply for all of them).
+      requests.length = 0;
+      const handler = async (hops: number) => {
+        for (let i = 0; i < hops; i++) await Promise.resolve();
+        await bus.publish(events, `host-${hops}`, enc.encode(`deep-${hops}`));
+      };
+      await Promise.all([0, 1, 2, 3, 5, 8].map(handler));
+      assert.deepEqual(requests, [6], 'one request for the six');
+    } finally {
+      producerSendsChannel.start.unsubscribe(onSend);
+    }
+    // Call order kept on the key.
+    const consumer = new Consumer({
+      clientId: 'together-reader',
+      groupId: 'together-reader',
+      bootstrapBrokers: [kafka.bootstrap],
+      deserializers: { key: (b?: Buffer) => b?.toString(), value: (b?: Buffer) => b?.toString() },
+    });
+    try {
+      const stream = await consumer.consume({
+        topics: [events],
+        mode: 'earliest',
+        autocommit: false,
+        maxWaitTime: 200,
+      });
+      const seen: string[] = [];
+      for await (const message of stream) {
+        if (message.key === 'host-1') seen.push(String(message.value));
+        if (seen.length === 2) break;
+      }
+      await stream.close();
+      assert.deepEqual(seen, ['event-1', 'event-2']);
+    } finally {
+      await consumer.close(true);
+    }
   });
 
   test('several buses creating the same topics at once all succeed', { timeout: 30_000 }, async () => {
