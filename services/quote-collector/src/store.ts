@@ -508,7 +508,9 @@ export class QuoteCollectorStore {
   /**
    * Records the outcomes the issuer published, in one statement; the first one per attestation wins
    * (a redelivered event changes nothing), so the ids must be distinct. Returns the ids recorded now
-   * (the others were answered already or are not ours).
+   * (the others were answered already or are not ours). The `= ANY` repeats the join on purpose: it
+   * gives the plan an index condition on the ids; with the join alone a plan made for an unknown
+   * batch size (a cached plan) reads every attestation sequentially and hashes the batch against it.
    */
   async completeAttestations(
     outcomes: readonly {
@@ -521,7 +523,7 @@ export class QuoteCollectorStore {
     const { rows } = await this.db.query<{ attestation_id: string }>(
       `UPDATE attestations AS a SET outcome = u.outcome, certificate_event = u.event, completed_at_ms = $4
        FROM unnest($1::text[], $2::text[], $3::bytea[]) AS u(attestation_id, outcome, event)
-       WHERE a.attestation_id = u.attestation_id AND a.outcome = 'PENDING'
+       WHERE a.attestation_id = u.attestation_id AND a.attestation_id = ANY($1::text[]) AND a.outcome = 'PENDING'
        RETURNING a.attestation_id`,
       [
         outcomes.map((o) => o.attestationId),

@@ -1,0 +1,59 @@
+// A cached plan of completeAttestations, made for a batch of unknown size, reads attestations by key,
+// not the whole table (it grows with every attestation and is never pruned).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Db, Queryable } from '@hostgate/service-runtime';
+import { postgresMissing } from '@hostgate/testkit/postgres';
+import { QuoteCollectorStore } from '../src/store.ts';
+import { openTestDb } from './helpers.ts';
+
+/** Tuples the current transaction read from `relation` by sequential scans. */
+async function seqTuplesRead(tx: Queryable, relation: string): Promise<number> {
+  const { rows } = await tx.query<{ n: bigint | number | string }>(
+    'SELECT pg_stat_get_xact_tuples_returned($1::regclass) AS n',
+    [relation],
+  );
+  return Number(rows[0]!.n);
+}
+
+for (const kind of ['pglite', 'postgres'] as const) {
+  const skip = kind === 'postgres' ? postgresMissing() : undefined;
+  test(`${kind}: recording outcomes reads attestations by key after the table has grown`, {
+    skip,
+  }, async (t) => {
+    const { db, close } = await openTestDb(kind);
+    t.after(close);
+    await db.transaction(async (tx) => {
+      const store = new QuoteCollectorStore({ ...db, query: (sql, params) => tx.query(sql, params) } as Db);
+      // Every plan generic (a batch of unknown size), as the plan cache picks once a statement has run a while.
+      await tx.query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)", []);
+      const outcome = (id: string) => ({
+        attestationId: id,
+        outcome: 'ISSUED' as const,
+        certificateEvent: new Uint8Array([1]),
+      });
+      await tx.query(
+        "INSERT INTO attestations (attestation_id, host_id, created_at_ms) VALUES ('early', 'h', 1)",
+        [],
+      );
+      assert.deepEqual([...(await store.completeAttestations([outcome('early')], 2))], ['early']);
+      await tx.query(
+        `INSERT INTO attestations (attestation_id, host_id, created_at_ms, outcome, completed_at_ms)
+         SELECT 'done-' || i, 'h', i, 'ISSUED', i FROM generate_series(1, 5000) AS i`,
+        [],
+      );
+      await tx.query(
+        `INSERT INTO attestations (attestation_id, host_id, created_at_ms)
+         SELECT 'late-' || i, 'h', i FROM generate_series(1, 100) AS i`,
+        [],
+      );
+      for (let i = 1; i <= 10; i++) {
+        const before = await seqTuplesRead(tx, 'attestations');
+        const done = await store.completeAttestations([outcome(`late-${i}`)], 3);
+        assert.deepEqual([...done], [`late-${i}`]);
+        const read = (await seqTuplesRead(tx, 'attestations')) - before;
+        assert.ok(read < 100, `call ${i} read ${read} attestations sequentially`);
+      }
+    });
+  });
+}
