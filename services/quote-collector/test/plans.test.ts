@@ -57,3 +57,35 @@ for (const kind of ['pglite', 'postgres'] as const) {
     });
   });
 }
+
+/** How often the transaction's connection planned the prepared statement whose text contains `marker`. */
+async function plans(tx: Queryable, marker: string): Promise<{ generic: number; custom: number }> {
+  const { rows } = await tx.query<{ generic: bigint | number; custom: bigint | number }>(
+    `SELECT coalesce(sum(generic_plans), 0) AS generic, coalesce(sum(custom_plans), 0) AS custom
+       FROM pg_prepared_statements WHERE strpos(statement, $1) > 0`,
+    [marker],
+  );
+  return { generic: Number(rows[0]!.generic), custom: Number(rows[0]!.custom) };
+}
+
+test('postgres: adding nonces uses the cached plan, not one planned per call', {
+  skip: postgresMissing(),
+}, async (t) => {
+  const { db, close } = await openTestDb('postgres');
+  t.after(close);
+  await db.transaction(async (tx) => {
+    const store = new QuoteCollectorStore({ ...db, query: (sql, params) => tx.query(sql, params) } as Db);
+    for (let i = 0; i < 20; i++) {
+      const nonce = new Uint8Array(32).fill(i);
+      const [added] = await store.addNonces(
+        [{ nonce, akName: new Uint8Array([i % 3]), issuedAtMs: 1, expiresAtMs: 100 }],
+        1000,
+      );
+      assert.equal(added, true);
+    }
+    // The plan cache tries five custom plans, then keeps the generic one when it is no dearer.
+    const p = await plans(tx, 'INSERT INTO nonces');
+    assert.equal(p.generic + p.custom, 20);
+    assert.ok(p.custom <= 5, `${p.custom} custom plans of 20`);
+  });
+});
