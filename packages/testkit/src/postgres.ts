@@ -63,3 +63,21 @@ export async function schemaExists(url: string, schema: string): Promise<boolean
     return r.rows.length > 0;
   });
 }
+
+/** Anything that runs a parameterised statement: a service Db, one of its transactions. */
+export interface TupleCounterQueries {
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<{ rows: R[] }>;
+}
+
+/**
+ * Tuples the current transaction has read from `relation` so far: by sequential scans for a table,
+ * by index scans for an index (PostgreSQL and PGlite alike). Tests of a statement's plan compare two
+ * readings around it.
+ */
+export async function xactTuplesRead(q: TupleCounterQueries, relation: string): Promise<number> {
+  const { rows } = await q.query<{ n: bigint | number | string }>(
+    'SELECT pg_stat_get_xact_tuples_returned($1::regclass) AS n',
+    [relation],
+  );
+  return Number(rows[0]!.n);
+}

@@ -6,7 +6,7 @@ import { InProcessBus } from '@hostgate/bus';
 import { createCa } from '@hostgate/health-cert';
 import { decodeCertificateEvent, encodeVerdict, type Verdict } from '@hostgate/protos';
 import type { Db, Queryable } from '@hostgate/service-runtime';
-import { postgresMissing } from '@hostgate/testkit/postgres';
+import { postgresMissing, xactTuplesRead } from '@hostgate/testkit/postgres';
 import type { HostState } from '../src/fleet.ts';
 import { type Issuer, migrations } from '../src/index.ts';
 import { recordVerdicts, type VerdictWrite } from '../src/store.ts';
@@ -323,15 +323,6 @@ for (const tier of ['pglite', 'postgres'] as const) {
   });
 }
 
-/** Tuples the current transaction read from `relation` (a table: sequential scans; an index: index scans). */
-async function tuplesRead(tx: Queryable, relation: string): Promise<number> {
-  const { rows } = await tx.query<{ n: bigint | number | string }>(
-    'SELECT pg_stat_get_xact_tuples_returned($1::regclass) AS n',
-    [relation],
-  );
-  return Number(rows[0]!.n);
-}
-
 for (const tier of ['pglite', 'postgres'] as const) {
   const skip = tier === 'postgres' ? postgresMissing() : undefined;
 
@@ -353,11 +344,11 @@ for (const tier of ['pglite', 'postgres'] as const) {
         [NOW, NOT_AFTER],
       );
       const before =
-        (await tuplesRead(tx, 'certificates')) + (await tuplesRead(tx, 'certificates_live_by_host'));
+        (await xactTuplesRead(tx, 'certificates')) + (await xactTuplesRead(tx, 'certificates_live_by_host'));
       const [r] = await recordVerdicts(tx, [pass('h-next', 'next', 'n0')]);
       assert.equal(r!.outcome, 'claimed');
       const read =
-        (await tuplesRead(tx, 'certificates')) + (await tuplesRead(tx, 'certificates_live_by_host'));
+        (await xactTuplesRead(tx, 'certificates')) + (await xactTuplesRead(tx, 'certificates_live_by_host'));
       assert.ok(read - before < 20, `read ${read - before} certificate tuples for one issued verdict`);
     });
   });

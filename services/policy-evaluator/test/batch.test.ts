@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeMeasurements, decodeVerdict, encodeMeasurements } from '@hostgate/protos';
-import type { Db, Queryable, QueryResult } from '@hostgate/service-runtime';
+import type { Db, QueryResult } from '@hostgate/service-runtime';
+import { xactTuplesRead } from '@hostgate/testkit/postgres';
 import {
   migrations,
   PolicyStore,
@@ -371,15 +372,6 @@ test('a new verdict reads no stored verdict, whatever the cached plan', async (t
   const { db, store } = await openStore(t);
   await store.publish(SECURE_BOOT, 'test');
   await store.activate('default', 1, 'test');
-  const tuplesRead = async (q: Queryable, relation: string) =>
-    Number(
-      (
-        await q.query<{ n: bigint | number | string }>(
-          'SELECT pg_stat_get_xact_tuples_returned($1::regclass) AS n',
-          [relation],
-        )
-      ).rows[0]!.n,
-    );
   await db.transaction(async (tx) => {
     // The plan is built while verdicts is empty and kept (as a pooled connection keeps it).
     await tx.query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)", []);
@@ -391,10 +383,10 @@ test('a new verdict reads no stored verdict, whatever the cached plan', async (t
        FROM generate_series(1, 400) AS i`,
       [],
     );
-    const before = (await tuplesRead(tx, 'verdicts')) + (await tuplesRead(tx, 'verdicts_pkey'));
+    const before = (await xactTuplesRead(tx, 'verdicts')) + (await xactTuplesRead(tx, 'verdicts_pkey'));
     const [r] = await store.recordVerdicts([item('att-next', 'host-next')], tx);
     assert.equal(r?.kind === 'stored' && r.created, true);
-    const read = (await tuplesRead(tx, 'verdicts')) + (await tuplesRead(tx, 'verdicts_pkey'));
+    const read = (await xactTuplesRead(tx, 'verdicts')) + (await xactTuplesRead(tx, 'verdicts_pkey'));
     assert.ok(read - before < 20, `read ${read - before} verdict tuples for one new verdict`);
     // A redelivery still finds the stored verdict.
     const [again] = await store.recordVerdicts([item('att-first', 'host-1', { verdictId: 'vid-other' })], tx);

@@ -3,18 +3,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Db, Queryable } from '@hostgate/service-runtime';
-import { postgresMissing } from '@hostgate/testkit/postgres';
+import { postgresMissing, xactTuplesRead } from '@hostgate/testkit/postgres';
 import { QuoteCollectorStore } from '../src/store.ts';
 import { openTestDb } from './helpers.ts';
-
-/** Tuples the current transaction read from `relation` by sequential scans. */
-async function seqTuplesRead(tx: Queryable, relation: string): Promise<number> {
-  const { rows } = await tx.query<{ n: bigint | number | string }>(
-    'SELECT pg_stat_get_xact_tuples_returned($1::regclass) AS n',
-    [relation],
-  );
-  return Number(rows[0]!.n);
-}
 
 for (const kind of ['pglite', 'postgres'] as const) {
   const skip = kind === 'postgres' ? postgresMissing() : undefined;
@@ -48,10 +39,10 @@ for (const kind of ['pglite', 'postgres'] as const) {
         [],
       );
       for (let i = 1; i <= 10; i++) {
-        const before = await seqTuplesRead(tx, 'attestations');
+        const before = await xactTuplesRead(tx, 'attestations');
         const done = await store.completeAttestations([outcome(`late-${i}`)], 3);
         assert.deepEqual([...done], [`late-${i}`]);
-        const read = (await seqTuplesRead(tx, 'attestations')) - before;
+        const read = (await xactTuplesRead(tx, 'attestations')) - before;
         assert.ok(read < 100, `call ${i} read ${read} attestations sequentially`);
       }
     });
