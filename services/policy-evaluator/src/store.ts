@@ -365,9 +365,10 @@ export class PolicyStore {
     // was nearly empty read the whole table on every statement (a fleet bench at 100/s: ~310
     // buffers per statement, growing with the table).
     const notCreated: string[] = [];
+    const currents = rows.map((r) => ({ hostClass: r.cls, policyVersion: Number(r.active_version) }));
     for (const [i, r] of rows.entries()) {
       const v = items[i]!;
-      const current = { hostClass: r.cls, policyVersion: Number(r.active_version) };
+      const current = currents[i]!;
       if (r.created)
         out.push({
           kind: 'stored',
@@ -389,10 +390,8 @@ export class PolicyStore {
         [notCreated],
       );
       const byId = new Map(found.map((f) => [f.attestation_id, f]));
-      for (const [i, r] of rows.entries()) {
+      for (const [i, v] of items.entries()) {
         if (out[i] !== undefined) continue;
-        const v = items[i]!;
-        const current = { hostClass: r.cls, policyVersion: Number(r.active_version) };
         const f = byId.get(v.attestationId);
         if (f === undefined) throw new Error(`verdict of ${v.attestationId} vanished after insert`);
         out[i] = {
@@ -401,7 +400,7 @@ export class PolicyStore {
           verdictId: f.verdict_id,
           verdict: toBytes(f.verdict),
           created: false,
-          current,
+          current: currents[i]!,
         };
       }
     }

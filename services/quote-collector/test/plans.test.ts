@@ -1,5 +1,6 @@
-// A cached plan of completeAttestations, made for a batch of unknown size, reads attestations by key,
-// not the whole table (it grows with every attestation and is never pruned).
+// Plans of the collector's batched statements: a cached plan of completeAttestations, made for a batch
+// of unknown size, reads attestations by key, not the whole table (it grows with every attestation and
+// is never pruned); addNonces runs its cached plan instead of being planned again on every call.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Db, Queryable } from '@hostgate/service-runtime';
