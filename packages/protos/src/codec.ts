@@ -8,6 +8,7 @@ import type { Evidence, Evidence__Output } from './gen/hostgate/v1/Evidence.ts';
 import type { Measurements, Measurements__Output } from './gen/hostgate/v1/Measurements.ts';
 import type { SocEvent, SocEvent__Output } from './gen/hostgate/v1/SocEvent.ts';
 import type { Verdict, Verdict__Output } from './gen/hostgate/v1/Verdict.ts';
+import { BAIL, fastDecode, fastEncode, fastSupported, fastTypeOf } from './fast.ts';
 import { hostgateRoot } from './load.ts';
 import { checkWire } from './wire.ts';
 
@@ -68,11 +69,19 @@ export function codec<N extends KafkaPayloadName>(
 
 function makeCodec(type: protobuf.Type): Codec<unknown, unknown> {
   const typeName = type.fullName.replace(/^\./, '');
+  // The fast path (fast.ts) gives protobufjs's bytes and objects for the inputs it accepts; for any
+  // other input (or a type it does not cover) the protobufjs path below runs and gives its result or error.
+  const fast = fastTypeOf(type);
+  const useFast = fastSupported(fast);
   return {
     typeName,
     encode(message: unknown): Buffer {
       if (typeof message !== 'object' || message === null) {
         throw new ProtoCodecError('PROTO_ENCODE', typeName, 0, `${typeName}: expected an object`);
+      }
+      if (useFast) {
+        const out = fastEncode(fast, message);
+        if (out !== BAIL) return out;
       }
       try {
         const bytes = type.encode(type.fromObject(message as Record<string, unknown>)).finish();
@@ -93,9 +102,14 @@ function makeCodec(type: protobuf.Type): Codec<unknown, unknown> {
           `${typeName}: ${bytes.byteLength} bytes exceed the ${max}-byte limit`,
         );
       }
-      checkWire(type, bytes);
       // A Buffer view (no copy) so bytes fields decode as Buffer, as the __Output types say.
-      const reader = protobuf.Reader.create(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      if (useFast) {
+        const out = fastDecode(fast, view);
+        if (out !== BAIL) return out;
+      }
+      checkWire(type, bytes);
+      const reader = protobuf.Reader.create(view);
       try {
         return type.toObject(type.decode(reader), TO_OBJECT);
       } catch (cause) {
