@@ -12,7 +12,3 @@ export function withTraceHeaders(headers: BusHeaders | undefined): BusHeaders {
 export function traceContextOf(headers: BusHeaders): Context {
   return propagation.extract(context.active(), headers);
 }
-
-export function runInTraceContext<T>(headers: BusHeaders, fn: () => Promise<T>): Promise<T> {
-  return context.with(traceContextOf(headers), fn);
-}
