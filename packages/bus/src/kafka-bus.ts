@@ -134,6 +134,17 @@ const MAX_BATCH_BYTES = 1024 * 1024;
 
 const DRAIN_TIMEOUT_MS = 30_000;
 
+/**
+ * The value as a Uint8Array of its own: the client's is a view into the whole fetch response,
+ * which it would keep alive. Buffer.copyBytesFrom takes small values from Node's buffer pool
+ * (about a third of the CPU of `new Uint8Array(value)`, which allocates an ArrayBuffer each).
+ */
+function copyOf(value: Buffer | null | undefined): Uint8Array {
+  if (value === null || value === undefined || value.byteLength === 0) return new Uint8Array(0);
+  const copy = Buffer.copyBytesFrom(value);
+  return new Uint8Array(copy.buffer, copy.byteOffset, copy.byteLength);
+}
+
 function headersOf(message: KafkaMessage): BusHeaders {
   const out: BusHeaders = {};
   for (const [key, value] of message.headers) {
@@ -851,7 +862,7 @@ class KafkaSubscription implements Subscription {
       partition: message.partition,
       offset: message.offset,
       key: message.key ?? '',
-      value: new Uint8Array(message.value ?? Buffer.alloc(0)),
+      value: copyOf(message.value),
       headers: headersOf(message),
     };
     // Settles as soon as `cancel` aborts: a handler that ignores its signal must not keep a

@@ -359,6 +359,66 @@ describe('KafkaBus handlerConcurrency on a real broker', { skip, timeout: 120_00
     );
   });
 
+  test('hung handlers on several keys, started at different times, each time out at their own deadline and are retried', {
+    timeout: 30_000,
+  }, async () => {
+    // The subscription times every attempt with one timer (deadlines expire in start order):
+    // a second wave must not expire with the first, nor wait for the first's timer to re-arm late.
+    const topic = 'hostgate.concurrency-timeout.v1';
+    const bus = newBus('timeout');
+    const TIMEOUT = 600;
+    const starts = new Map<string, number[]>();
+    const firstSignals = new Map<string, AbortSignal>();
+    const handled = new Set<string>();
+    const sub = await bus.subscribe({
+      topic,
+      group: 'timeouts',
+      handlerTimeoutMs: TIMEOUT,
+      maxAttempts: 2,
+      retryDelayMs: () => 0,
+      handler: async (m) => {
+        const id = dec.decode(m.value);
+        const list = starts.get(id) ?? [];
+        list.push(performance.now());
+        starts.set(id, list);
+        if (m.attempt === 1) {
+          firstSignals.set(id, m.signal);
+          await new Promise(() => {}); // hangs, ignoring its signal
+        }
+        handled.add(id);
+      },
+    });
+    const wave = (n: number) =>
+      Promise.all(
+        Array.from({ length: 3 }, (_, i) => bus.publish(topic, `host-${n}-${i}`, enc.encode(`w${n}-${i}`))),
+      );
+    await wave(1);
+    await until('the first wave started', () => starts.size === 3);
+    await delay(TIMEOUT / 2);
+    await wave(2);
+    await until('every message handled on its second attempt', () => handled.size === 6);
+    for (const [id, [first, second]] of starts) {
+      assert.ok(second !== undefined, `${id} was retried`);
+      const waited = second - first!;
+      assert.ok(
+        waited >= TIMEOUT - 5,
+        `${id}: retried ${waited.toFixed(0)} ms after it started, before its timeout`,
+      );
+      assert.ok(waited < TIMEOUT + 1500, `${id}: retried only ${waited.toFixed(0)} ms after it started`);
+      const signal = firstSignals.get(id)!;
+      assert.equal(signal.aborted, true, `${id}: the hung attempt saw its signal abort`);
+      assert.equal((signal.reason as { code?: string }).code, 'BUS_HANDLER_TIMEOUT');
+    }
+    await sub.close();
+    const ends = await endOffsets(kafka.bootstrap, topic);
+    const committed = await committedOffsets(kafka.bootstrap, 'timeouts', topic);
+    assert.deepEqual(
+      committed.map((c, p) => (ends[p] === 0n ? 0n : c)),
+      ends,
+      'committed past every message',
+    );
+  });
+
   test('commitIntervalMs: a few commits per partition instead of one per message; a draining close commits everything handled', {
     timeout: 60_000,
   }, async () => {
