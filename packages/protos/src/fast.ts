@@ -6,10 +6,10 @@
 // Uint8Array, boolean, integer in range, decimal string or safe integer for longs, known enum name,
 // plain object, array) and writes it straight into a scratch buffer: no message instances, no Long
 // objects, no writer operation list.
-// Decode: one bounds-checked walk builds the output objects directly (no checkWire pre-walk, no
-// message instances, no Long objects, no toObject copy); anything checkWire would refuse, and
-// anything protobufjs reads in its own way (varints of 6 to 9 bytes where it reads 32 bits, 5-byte
-// tags, "__proto__" map keys), bails.
+// Decode: one bounds-checked walk, by a decoder compiled per type, builds the output objects
+// directly (no checkWire pre-walk, no message instances, no Long objects, no toObject copy);
+// anything checkWire would refuse, and anything protobufjs reads in its own way (varints of 6 to 9
+// bytes where it reads 32 bits, 5-byte tags, "__proto__" map keys), bails.
 import protobuf from 'protobufjs';
 
 /** Returned by fastEncode/fastDecode when the caller must use the protobufjs path. */
@@ -68,8 +68,8 @@ export interface FastType {
   readonly oneofFields: FastField[];
   /** Bytes fields outside oneofs: their default (a new empty Buffer) is made only if still unset. */
   readonly bytesDefaults: string[];
-  /** A new object holding the defaults (bytes fields hold UNSET_BYTES). */
-  make: () => Record<string, unknown>;
+  /** Decodes one message of this type ending at `end` (compiled on first use, see compileDecoder). */
+  decode: (end: number, depth: number) => Record<string, unknown>;
   supported: boolean;
 }
 
@@ -122,7 +122,10 @@ function build(type: protobuf.Type): FastType {
     defaults: [],
     oneofFields: [],
     bytesDefaults: [],
-    make: () => ({}),
+    decode: (end, depth) => {
+      t.decode = compileDecoder(t);
+      return t.decode(end, depth);
+    },
     supported: true,
   };
   types.set(type, t); // before recursing: message types may refer to each other
@@ -181,21 +184,6 @@ function build(type: protobuf.Type): FastType {
   }
   t.defaults.push(...repeated, ...maps, ...normal);
   for (const d of t.defaults) if (d.make === 3) t.bytesDefaults.push(d.name);
-  // An object literal in toObject's key order: one hidden class per type, built in one step.
-  const literal = t.defaults
-    .map((d) => {
-      const value =
-        d.make === 1
-          ? '[]'
-          : d.make === 2
-            ? '{}'
-            : d.make === 3
-              ? String(UNSET_BYTES)
-              : JSON.stringify(d.value);
-      return `${JSON.stringify(d.name)}: ${value}`;
-    })
-    .join(', ');
-  t.make = new Function(`return { ${literal} };`) as () => Record<string, unknown>;
   return t;
 }
 
@@ -632,64 +620,140 @@ function scalar(f: FastField, end: number): unknown {
   }
 }
 
-function message(t: FastType, end: number, depth: number): Record<string, unknown> {
-  if (depth > MAX_DEPTH) throw bail;
-  const o = t.make();
-  let oneofs: unknown[] | undefined;
-  while (pos < end) {
+/** What compiled decoders call: the reads above, on the module's buf/pos. */
+const H = {
+  more: (end: number): boolean => pos < end,
+  tag(end: number): number {
     const start = pos;
     const tag = varint32(end);
     if (pos - start > 4) throw bail; // a 5-byte tag: checkWire and protobufjs may read different ids
+    return tag;
+  },
+  str(end: number): string {
+    const n = length(end);
+    const s = (buf as Utf8Sliceable).utf8Slice(pos, pos + n);
+    pos += n;
+    return s;
+  },
+  bytes(end: number): Buffer {
+    const n = length(end);
+    if (n === 0) return emptyBytes();
+    const b = buf.subarray(pos, pos + n);
+    pos += n;
+    return b;
+  },
+  u32: (end: number): number => varint32(end),
+  i32: (end: number): number => varint32(end) | 0,
+  bool: (end: number): boolean => varint32(end) !== 0,
+  enm(names: Map<number, string>, end: number): string | number {
+    const n = varint32(end) | 0;
+    return names.get(n) ?? n;
+  },
+  u64(end: number): string {
+    varint64(end);
+    return longString(true);
+  },
+  i64(end: number): string {
+    varint64(end);
+    return longString(false);
+  },
+  sub(t: FastType, end: number, depth: number): Record<string, unknown> {
+    const n = length(end);
+    return t.decode(pos + n, depth);
+  },
+  map(map: Record<string, string>, end: number): void {
+    const n = length(end);
+    mapEntry(map, pos + n);
+  },
+  /** A packed run of a repeated scalar (accepted whether the field is declared packed or not). */
+  packed(f: FastField, list: unknown[], end: number): void {
+    const n = length(end);
+    const runEnd = pos + n;
+    while (pos < runEnd) list.push(scalar(f, runEnd));
+  },
+  /** A tag no case took: an unknown field is skipped; a known one with another wire type bails. */
+  unknown(t: FastType, tag: number, end: number): void {
     const id = tag >>> 3;
-    const wire = tag & 7;
-    const f = t.byId[id];
-    if (f === undefined) {
-      if (id === 0) throw bail;
-      skip(wire, end);
-      continue;
-    }
-    let v: unknown;
-    if (wire === f.wire) {
-      if (f.kind === MESSAGE) {
-        const n = length(end);
-        v = message(f.nested!, pos + n, depth + 1);
-      } else if (f.kind === MAP) {
-        const n = length(end);
-        mapEntry(o[f.name] as Record<string, string>, pos + n);
-        continue;
-      } else v = scalar(f, end);
-    } else if (wire === 2 && f.repeated && f.wire !== 2) {
-      // packed run of a repeated scalar (accepted whether the field is declared packed or not)
-      const n = length(end);
-      const runEnd = pos + n;
-      const list = o[f.name] as unknown[];
-      while (pos < runEnd) list.push(scalar(f, runEnd));
-      continue;
-    } else throw bail;
-    if (f.repeated) (o[f.name] as unknown[]).push(v);
-    else if (f.oneof === undefined) o[f.name] = v;
-    else {
-      if (oneofs === undefined) oneofs = [];
-      oneofs[f.id] = v;
-    }
-  }
-  if (pos !== end) throw bail;
-  const bytesDefaults = t.bytesDefaults;
-  for (let i = 0; i < bytesDefaults.length; i++) {
-    const name = bytesDefaults[i]!;
-    if (o[name] === UNSET_BYTES) o[name] = emptyBytes();
-  }
-  if (oneofs !== undefined) {
-    // toObject sets oneof members (and their virtual field) in id order, after the defaults.
-    for (const f of t.oneofFields) {
-      const v = oneofs[f.id];
-      if (v !== undefined) {
-        o[f.name] = v;
-        o[f.oneof!] = f.name;
-      }
-    }
-  }
-  return o;
+    if (id === 0 || t.byId[id] !== undefined) throw bail;
+    skip(tag & 7, end);
+  },
+  done(end: number): void {
+    if (pos !== end) throw bail;
+  },
+  empty: emptyBytes,
+  bail(): never {
+    throw bail;
+  },
+};
+
+const READ: Record<number, string> = {
+  [STRING]: 'h.str(end)',
+  [BYTES]: 'h.bytes(end)',
+  [BOOL]: 'h.bool(end)',
+  [UINT32]: 'h.u32(end)',
+  [INT32]: 'h.i32(end)',
+  [UINT64]: 'h.u64(end)',
+  [INT64]: 'h.i64(end)',
+};
+
+/**
+ * The decoder of `t` as JavaScript source compiled once (as protobufjs compiles its own): a switch
+ * on the tag, an object literal of toObject's defaults in toObject's key order, named property
+ * stores. Field names and values come from the loaded .proto files and are quoted with JSON.stringify.
+ */
+function compileDecoder(t: FastType): (end: number, depth: number) => Record<string, unknown> {
+  const q = JSON.stringify;
+  const literal = t.defaults
+    .map((d) => {
+      const value =
+        d.make === 1 ? '[]' : d.make === 2 ? '{}' : d.make === 3 ? String(UNSET_BYTES) : q(d.value);
+      return `${q(d.name)}: ${value}`;
+    })
+    .join(', ');
+  const lines: string[] = [];
+  const oneofVars: string[] = [];
+  t.fields.forEach((f, i) => {
+    const prop = `o[${q(f.name)}]`;
+    let read: string;
+    if (f.kind === MESSAGE) read = `h.sub(F[${i}].nested, end, depth + 1)`;
+    else if (f.kind === ENUM) read = `h.enm(F[${i}].enumById, end)`;
+    else read = READ[f.kind] ?? 'h.bail()';
+    const elementTag = f.id * 8 + f.wire;
+    if (f.kind === MAP) lines.push(`case ${elementTag}: h.map(${prop}, end); break;`);
+    else if (f.repeated) {
+      lines.push(`case ${elementTag}: ${prop}.push(${read}); break;`);
+      if (f.wire !== 2) lines.push(`case ${f.id * 8 + 2}: h.packed(F[${i}], ${prop}, end); break;`);
+    } else if (f.oneof !== undefined) {
+      oneofVars.push(`v${i}`);
+      lines.push(`case ${elementTag}: v${i} = ${read}; break;`);
+    } else lines.push(`case ${elementTag}: ${prop} = ${read}; break;`);
+  });
+  const after: string[] = [];
+  for (const name of t.bytesDefaults)
+    after.push(`if (o[${q(name)}] === ${UNSET_BYTES}) o[${q(name)}] = h.empty();`);
+  // toObject sets oneof members (and their virtual field) in id order, after the defaults.
+  t.fields.forEach((f, i) => {
+    if (f.oneof !== undefined)
+      after.push(`if (v${i} !== undefined) { o[${q(f.name)}] = v${i}; o[${q(f.oneof)}] = ${q(f.name)}; }`);
+  });
+  const source = [
+    'return function decode(end, depth) {',
+    `if (depth > ${MAX_DEPTH}) h.bail();`,
+    `const o = { ${literal} };`,
+    ...oneofVars.map((v) => `let ${v};`),
+    'while (h.more(end)) {',
+    'const tag = h.tag(end);',
+    'switch (tag) {',
+    ...lines,
+    'default: h.unknown(T, tag, end);',
+    '}',
+    '}',
+    'h.done(end);',
+    ...after,
+    'return o;',
+    '};',
+  ].join('\n');
+  return new Function('h', 'T', 'F', source)(H, t, t.fields);
 }
 
 function mapEntry(map: Record<string, string>, end: number): void {
@@ -723,7 +787,7 @@ export function fastDecode(t: FastType, bytes: Buffer): Record<string, unknown> 
   buf = bytes;
   pos = 0;
   try {
-    return message(t, bytes.length, 0);
+    return t.decode(bytes.length, 0);
   } catch {
     return BAIL;
   } finally {
