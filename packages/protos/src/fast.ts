@@ -2,10 +2,10 @@
 // checkWire + decode + toObject with longs/enums as String, defaults, oneofs) for the inputs it
 // accepts, and refusing (returning BAIL) everything else so the caller runs the protobufjs path,
 // which then gives its exact result or error.
-// Encode: one pass over the object checks that each value has the canonical type (string,
-// Uint8Array, boolean, integer in range, decimal string or safe integer for longs, known enum name,
-// plain object, array) and writes it straight into a scratch buffer: no message instances, no Long
-// objects, no writer operation list.
+// Encode: one pass, by an encoder compiled per type, checks that each value has the canonical type
+// (string, Uint8Array, boolean, integer in range, decimal string or safe integer for longs, known
+// enum name, plain object, array) and writes it straight into a scratch buffer: no message
+// instances, no Long objects, no writer operation list.
 // Decode: one bounds-checked walk, by a decoder compiled per type, builds the output objects
 // directly (no checkWire pre-walk, no message instances, no Long objects, no toObject copy);
 // anything checkWire would refuse, and anything protobufjs reads in its own way (varints of 6 to 9
@@ -68,6 +68,8 @@ export interface FastType {
   readonly oneofFields: FastField[];
   /** Bytes fields outside oneofs: their default (a new empty Buffer) is made only if still unset. */
   readonly bytesDefaults: string[];
+  /** Writes the fields of a plain object of this type (compiled on first use, see compileEncoder). */
+  encode: (obj: Record<string, unknown>, depth: number) => void;
   /** Decodes one message of this type ending at `end` (compiled on first use, see compileDecoder). */
   decode: (end: number, depth: number) => Record<string, unknown>;
   supported: boolean;
@@ -122,6 +124,10 @@ function build(type: protobuf.Type): FastType {
     defaults: [],
     oneofFields: [],
     bytesDefaults: [],
+    encode: (obj, depth) => {
+      t.encode = compileEncoder(t);
+      t.encode(obj, depth);
+    },
     decode: (end, depth) => {
       t.decode = compileDecoder(t);
       return t.decode(end, depth);
@@ -352,98 +358,114 @@ function writeInt32(v: number): void {
   else writeVarint64(v >>> 0, 0xffffffff);
 }
 
-/** Writes one element of `f` (no tag). */
-function writeValue(f: FastField, v: unknown, depth: number): void {
-  switch (f.kind) {
-    case STRING:
-      if (typeof v !== 'string') throw bail;
-      writeString(v);
-      return;
-    case BYTES:
-      if (!(v instanceof Uint8Array)) throw bail;
-      writeBytes(v);
-      return;
-    case BOOL:
-      if (typeof v !== 'boolean') throw bail;
-      ensure(1);
-      out[w++] = v ? 1 : 0;
-      return;
-    case UINT32:
-      if (typeof v !== 'number' || v >>> 0 !== v) throw bail;
-      writeVarint(v);
-      return;
-    case INT32:
-      if (typeof v !== 'number' || (v | 0) !== v) throw bail;
-      writeInt32(v);
-      return;
-    case ENUM: {
-      let n: number | undefined;
-      if (typeof v === 'string') n = f.enumByName!.get(v);
-      else if (typeof v === 'number' && (v | 0) === v) n = v;
-      if (n === undefined) throw bail;
-      writeInt32(n);
-      return;
-    }
-    case UINT64:
-      writeLong(v, true);
-      return;
-    case INT64:
-      writeLong(v, false);
-      return;
-    case MESSAGE: {
-      if (!isPlainObject(v)) throw bail;
+/** What compiled encoders call: each checks the value as the fast path accepts it, then writes it. */
+const E = {
+  tag: writeVarint,
+  str(v: unknown): void {
+    if (typeof v !== 'string') throw bail;
+    writeString(v);
+  },
+  bytes(v: unknown): void {
+    if (!(v instanceof Uint8Array)) throw bail;
+    writeBytes(v);
+  },
+  bool(v: unknown): void {
+    if (typeof v !== 'boolean') throw bail;
+    ensure(1);
+    out[w++] = v ? 1 : 0;
+  },
+  u32(v: unknown): void {
+    if (typeof v !== 'number' || v >>> 0 !== v) throw bail;
+    writeVarint(v);
+  },
+  i32(v: unknown): void {
+    if (typeof v !== 'number' || (v | 0) !== v) throw bail;
+    writeInt32(v);
+  },
+  enm(names: Map<string, number>, v: unknown): void {
+    let n: number | undefined;
+    if (typeof v === 'string') n = names.get(v);
+    else if (typeof v === 'number' && (v | 0) === v) n = v;
+    if (n === undefined) throw bail;
+    writeInt32(n);
+  },
+  u64: (v: unknown): void => writeLong(v, true),
+  i64: (v: unknown): void => writeLong(v, false),
+  msg(t: FastType, v: unknown, depth: number): void {
+    if (!isPlainObject(v)) throw bail;
+    const at = openLength();
+    t.encode(v, depth);
+    closeLength(at);
+  },
+  /** Entries of a map<string, string>, in Object.keys order as protobufjs writes them. */
+  map(tag: number, v: unknown): void {
+    if (!isPlainObject(v)) throw bail;
+    for (const key of Object.keys(v)) {
+      const value = v[key];
+      if (key === '__proto__' || typeof value !== 'string') throw bail;
+      writeVarint(tag);
       const at = openLength();
-      writeMessage(f.nested!, v, depth + 1);
+      ensure(1);
+      out[w++] = 10;
+      writeString(key);
+      ensure(1);
+      out[w++] = 18;
+      writeString(value);
       closeLength(at);
-      return;
     }
-    default:
-      throw bail;
-  }
-}
+  },
+  list(v: unknown): unknown[] {
+    if (!Array.isArray(v)) throw bail;
+    return v;
+  },
+  open: openLength,
+  close: closeLength,
+  bail(): never {
+    throw bail;
+  },
+};
 
-/** Writes the fields of `obj` as protobufjs fromObject + encode would: in id order, unset (null/undefined) skipped. */
-function writeMessage(t: FastType, obj: Record<string, unknown>, depth: number): void {
-  if (depth > 100) throw bail;
-  const fields = t.fields;
-  for (let k = 0; k < fields.length; k++) {
-    const f = fields[k]!;
-    const v = obj[f.name];
-    if (v === undefined || v === null) continue;
-    if (f.kind === MAP) {
-      if (!isPlainObject(v)) throw bail;
-      for (const key of Object.keys(v)) {
-        const value = v[key];
-        if (key === '__proto__' || typeof value !== 'string') throw bail;
-        writeVarint(f.tag);
-        const at = openLength();
-        ensure(1);
-        out[w++] = 10;
-        writeString(key);
-        ensure(1);
-        out[w++] = 18;
-        writeString(value);
-        closeLength(at);
-      }
-    } else if (f.repeated) {
-      if (!Array.isArray(v)) throw bail;
-      if (v.length === 0) continue;
-      if (f.packed) {
-        writeVarint(f.tag);
-        const at = openLength();
-        for (let i = 0; i < v.length; i++) writeValue(f, v[i], depth);
-        closeLength(at);
-      } else {
-        for (let i = 0; i < v.length; i++) {
-          writeVarint(f.tag);
-          writeValue(f, v[i], depth);
-        }
-      }
-    } else {
-      writeVarint(f.tag);
-      writeValue(f, v, depth);
-    }
-  }
+const WRITE: Record<number, string> = {
+  [STRING]: 'e.str',
+  [BYTES]: 'e.bytes',
+  [BOOL]: 'e.bool',
+  [UINT32]: 'e.u32',
+  [INT32]: 'e.i32',
+  [UINT64]: 'e.u64',
+  [INT64]: 'e.i64',
+};
+
+/**
+ * The encoder of `t` compiled once: what protobufjs fromObject + encode write, in id order, a field
+ * set to null or undefined skipped (any value set, default or not, is written, as protobufjs does).
+ */
+function compileEncoder(t: FastType): (obj: Record<string, unknown>, depth: number) => void {
+  const q = JSON.stringify;
+  const lines: string[] = ['if (depth > 100) e.bail();', 'let v;'];
+  t.fields.forEach((f, i) => {
+    const write = (x: string) =>
+      f.kind === MESSAGE
+        ? `e.msg(F[${i}].nested, ${x}, depth + 1);`
+        : f.kind === ENUM
+          ? `e.enm(F[${i}].enumByName, ${x});`
+          : `${WRITE[f.kind] ?? 'e.bail'}(${x});`;
+    lines.push(`v = o[${q(f.name)}];`, 'if (v !== undefined && v !== null) {');
+    if (f.kind === MAP) lines.push(`e.map(${f.tag}, v);`);
+    else if (f.repeated && f.packed)
+      lines.push(
+        'v = e.list(v);',
+        `if (v.length !== 0) { e.tag(${f.tag}); const at = e.open(); for (let i = 0; i < v.length; i++) ${write('v[i]')} e.close(at); }`,
+      );
+    else if (f.repeated)
+      lines.push(
+        'v = e.list(v);',
+        `for (let i = 0; i < v.length; i++) { e.tag(${f.tag}); ${write('v[i]')} }`,
+      );
+    else lines.push(`e.tag(${f.tag});`, write('v'));
+    lines.push('}');
+  });
+  const source = ['return function encode(o, depth) {', ...lines, '};'].join('\n');
+  return new Function('e', 'F', source)(E, t.fields);
 }
 
 /** The encoding of `message`, byte for byte protobufjs's, or BAIL. */
@@ -452,7 +474,7 @@ export function fastEncode(t: FastType, message: object): Buffer | typeof BAIL {
   encoding = true;
   w = 0;
   try {
-    writeMessage(t, message, 0);
+    t.encode(message, 0);
     if (w > SCRATCH_BYTES) {
       // A large record (an Evidence with its event log): hand the scratch buffer over instead of copying.
       const result = out.subarray(0, w);
