@@ -2,6 +2,7 @@
 // one back. Profile and extension are documented in docs/health-cert.md.
 import { createPublicKey, type KeyObject, randomBytes, randomFillSync } from 'node:crypto';
 import {
+  concatBytes,
   type DerElement,
   decodeDer,
   decodeStringContent,
@@ -25,6 +26,23 @@ import {
   TAG_IA5_STRING,
   TAG_UTF8_STRING,
 } from './der.ts';
+import {
+  ID_INTEGER,
+  ID_OCTET_STRING,
+  ID_SEQUENCE,
+  ID_SET,
+  ID_UTF8_STRING,
+  isPlainUtcTime,
+  positiveIntegerLength,
+  tlvLength,
+  unsignedIntegerLength,
+  writeHeader,
+  writePositiveInteger,
+  writeUnsignedInteger,
+  writeUtcTime,
+  writeUtf8,
+  utf8Length,
+} from './der-writer.ts';
 import { HealthCertError } from './errors.ts';
 import type { HealthCa } from './ca.ts';
 import { fromPem, toPem } from './pem.ts';
@@ -32,7 +50,6 @@ import {
   type CertExtension,
   ecdsaWithSha256Algorithm,
   encodeExtension,
-  encodeName,
   KU_DIGITAL_SIGNATURE,
   keyIdentifier,
   MAX_SERIAL,
@@ -239,7 +256,6 @@ const EXTENSION_EXT_KEY_USAGE = encodeExtension(
   false,
   encodeSequence(encodeOid(OID_KP_CLIENT_AUTH)),
 );
-const utf8 = new TextEncoder();
 
 /** The authorityKeyIdentifier extension of what a CA signs, by the CA's key identifier. */
 const authorityKeyIds = new WeakMap<Uint8Array, Uint8Array>();
@@ -285,11 +301,130 @@ export function encodeHealthExtension(attestation: HealthAttestation): Uint8Arra
   );
 }
 
-/** Issues a health certificate for a host whose attestation passed. */
+/**
+ * What every certificate a CA issues carries the same, encoded once per CA: the TBS part from the
+ * signature algorithm through the issuer Name, and the authorityKeyIdentifier extension.
+ */
+interface CaParts {
+  readonly subject: Uint8Array;
+  readonly keyIdentifier: Uint8Array;
+  /** signature AlgorithmIdentifier, then the issuer Name. */
+  readonly algorithmAndIssuer: Uint8Array;
+  readonly authorityKeyId: Uint8Array;
+}
+
+const caParts = new WeakMap<HealthCa, CaParts>();
+
+function partsOf(ca: HealthCa): CaParts {
+  const known = caParts.get(ca);
+  if (known !== undefined && known.subject === ca.subject && known.keyIdentifier === ca.keyIdentifier) {
+    return known;
+  }
+  const algorithmAndIssuer = new Uint8Array(SIGNATURE_ALGORITHM.length + ca.subject.length);
+  algorithmAndIssuer.set(SIGNATURE_ALGORITHM, 0);
+  algorithmAndIssuer.set(ca.subject, SIGNATURE_ALGORITHM.length);
+  const parts = {
+    subject: ca.subject,
+    keyIdentifier: ca.keyIdentifier,
+    algorithmAndIssuer,
+    authorityKeyId: authorityKeyIdExtension(ca),
+  };
+  caParts.set(ca, parts);
+  return parts;
+}
+
+/** The three extensions every health certificate starts with, in order. */
+const FIXED_EXTENSIONS = concatBytes([
+  EXTENSION_BASIC_CONSTRAINTS,
+  EXTENSION_KEY_USAGE,
+  EXTENSION_EXT_KEY_USAGE,
+]);
+/** Attribute types and fixed fields, encoded once. */
+const OID_COMMON_NAME_TLV = encodeOid(OID_COMMON_NAME);
+const OID_SUBJECT_ALT_NAME_TLV = encodeOid(OID_SUBJECT_ALT_NAME);
+const OID_HOSTGATE_HEALTH_TLV = encodeOid(OID_HOSTGATE_HEALTH);
+/** HostGateHealth's version field, INTEGER 1. */
+const HEALTH_VERSION_TLV = encodeInteger(HEALTH_EXTENSION_VERSION);
+const ID_IMPLICIT_URI = 0x86; // [6] IMPLICIT IA5String: GeneralName uniformResourceIdentifier
+const ID_EXPLICIT_EXTENSIONS = 0xa3; // [3] EXPLICIT Extensions
+
+/** A checked attestation, as the health extension writes it. */
+interface HealthFields {
+  readonly policyClass: string;
+  readonly policyClassBytes: number;
+  readonly policyVersion: number;
+  readonly policyVersionBytes: number;
+  readonly verdictId: string;
+  readonly verdictIdBytes: number;
+  readonly pcrDigest: Uint8Array;
+  /** Content length of the HostGateHealth SEQUENCE. */
+  readonly content: number;
+}
+
+function healthFields(attestation: HealthAttestation): HealthFields {
+  // The checks in the order encodeHealthExtension makes them (same error for the same input).
+  const policyClass = checkLabel(attestation.policyClass, 'policyClass');
+  const policyVersion = checkPolicyVersion(attestation.policyVersion);
+  const verdictId = checkLabel(attestation.verdictId, 'verdictId');
+  const pcrDigest = checkPcrDigest(attestation.pcrDigest);
+  const policyClassBytes = utf8Length(policyClass);
+  const policyVersionBytes = unsignedIntegerLength(policyVersion);
+  const verdictIdBytes = utf8Length(verdictId);
+  return {
+    policyClass,
+    policyClassBytes,
+    policyVersion,
+    policyVersionBytes,
+    verdictId,
+    verdictIdBytes,
+    pcrDigest,
+    content:
+      HEALTH_VERSION_TLV.length +
+      tlvLength(policyClassBytes) +
+      tlvLength(policyVersionBytes) +
+      tlvLength(verdictIdBytes) +
+      tlvLength(pcrDigest.length),
+  };
+}
+
+function writeHealthExtensionContent(out: Uint8Array, at: number, h: HealthFields): number {
+  let p = writeHeader(out, at, ID_SEQUENCE, h.content);
+  out.set(HEALTH_VERSION_TLV, p);
+  p += HEALTH_VERSION_TLV.length;
+  p = writeUtf8(
+    out,
+    writeHeader(out, p, ID_UTF8_STRING, h.policyClassBytes),
+    h.policyClass,
+    h.policyClassBytes,
+  );
+  p = writeUnsignedInteger(
+    out,
+    writeHeader(out, p, ID_INTEGER, h.policyVersionBytes),
+    h.policyVersion,
+    h.policyVersionBytes,
+  );
+  p = writeUtf8(out, writeHeader(out, p, ID_UTF8_STRING, h.verdictIdBytes), h.verdictId, h.verdictIdBytes);
+  p = writeHeader(out, p, ID_OCTET_STRING, h.pcrDigest.length);
+  out.set(h.pcrDigest, p);
+  return p + h.pcrDigest.length;
+}
+
+/** Validity's content: two UTCTimes when both dates allow it, else encodeTime's encodings. */
+function validityTimes(notBefore: Date, notAfter: Date): Uint8Array | null {
+  return isPlainUtcTime(notBefore) && isPlainUtcTime(notAfter)
+    ? null
+    : concatBytes([encodeTime(notBefore), encodeTime(notAfter)]);
+}
+
+/**
+ * Issues a health certificate for a host whose attestation passed. The TBSCertificate is written in
+ * one pass into one buffer (lengths first), from parts encoded once per CA and per subject key:
+ * the same bytes the der.ts encoders build (test/cert-builder.test.ts compares them).
+ */
 export function issueHealthCert(options: IssueHealthCertOptions): IssuedHealthCert {
   const { ca } = options;
   const hostId = checkHostId(options.hostId);
-  const healthExtension = encodeHealthExtension(options);
+  const health = healthFields(options);
   const validitySeconds = options.validitySeconds ?? DEFAULT_VALIDITY_SECONDS;
   if (!Number.isInteger(validitySeconds) || validitySeconds < 1 || validitySeconds > MAX_VALIDITY_SECONDS) {
     throw argument(`validitySeconds must be an integer from 1 to ${MAX_VALIDITY_SECONDS}`);
@@ -304,29 +439,85 @@ export function issueHealthCert(options: IssueHealthCertOptions): IssuedHealthCe
     throw argument('serial must be a positive bigint of at most 20 octets');
   }
   const { spki, skiExtension } = subjectKeyFromArgument(options.subjectPublicKey);
-  const extensions = encodeSequence(
-    EXTENSION_BASIC_CONSTRAINTS,
-    EXTENSION_KEY_USAGE,
-    EXTENSION_EXT_KEY_USAGE,
-    encodeExtension(
-      OID_SUBJECT_ALT_NAME,
-      false,
-      encodeSequence(encodeImplicit(6, utf8.encode(HOST_URI_PREFIX + hostId))),
-    ),
-    skiExtension,
-    authorityKeyIdExtension(ca),
-    encodeExtension(OID_HOSTGATE_HEALTH, false, healthExtension),
-  );
-  const tbs = encodeSequence(
-    TBS_VERSION_3,
-    encodeInteger(serial),
-    SIGNATURE_ALGORITHM,
-    ca.subject,
-    encodeSequence(encodeTime(notBefore), encodeTime(notAfter)),
-    encodeName([[OID_COMMON_NAME, hostId]]),
-    spki,
-    encodeExplicit(3, extensions),
-  );
+  const parts = partsOf(ca);
+  const otherTimes = validityTimes(notBefore, notAfter);
+
+  // Lengths, innermost first. hostId is ASCII (checkHostId): its UTF-8 length is its length.
+  const serialHex = serial.toString(16);
+  const serialBytes = positiveIntegerLength(serialHex);
+  const validityContent = otherTimes === null ? 30 : otherTimes.length;
+  const cnAttribute = OID_COMMON_NAME_TLV.length + tlvLength(hostId.length);
+  const cnSet = tlvLength(cnAttribute);
+  const subjectName = tlvLength(cnSet);
+  const uriBytes = HOST_URI_PREFIX.length + hostId.length;
+  const sanNames = tlvLength(uriBytes);
+  const sanValue = tlvLength(sanNames);
+  const sanExtension = OID_SUBJECT_ALT_NAME_TLV.length + tlvLength(sanValue);
+  const healthValue = tlvLength(health.content);
+  const healthExtension = OID_HOSTGATE_HEALTH_TLV.length + tlvLength(healthValue);
+  const extensionList =
+    FIXED_EXTENSIONS.length +
+    tlvLength(sanExtension) +
+    skiExtension.length +
+    parts.authorityKeyId.length +
+    tlvLength(healthExtension);
+  const extensionsField = tlvLength(extensionList);
+  const tbsContent =
+    TBS_VERSION_3.length +
+    tlvLength(serialBytes) +
+    parts.algorithmAndIssuer.length +
+    tlvLength(validityContent) +
+    tlvLength(subjectName) +
+    spki.length +
+    tlvLength(extensionsField);
+
+  const tbs = new Uint8Array(tlvLength(tbsContent));
+  let p = writeHeader(tbs, 0, ID_SEQUENCE, tbsContent);
+  tbs.set(TBS_VERSION_3, p);
+  p += TBS_VERSION_3.length;
+  p = writePositiveInteger(tbs, writeHeader(tbs, p, ID_INTEGER, serialBytes), serialHex, serialBytes);
+  tbs.set(parts.algorithmAndIssuer, p);
+  p += parts.algorithmAndIssuer.length;
+  p = writeHeader(tbs, p, ID_SEQUENCE, validityContent);
+  if (otherTimes === null) {
+    p = writeUtcTime(tbs, writeUtcTime(tbs, p, notBefore), notAfter);
+  } else {
+    tbs.set(otherTimes, p);
+    p += otherTimes.length;
+  }
+  // subject: SEQUENCE { SET { SEQUENCE { commonName, UTF8String hostId } } }
+  p = writeHeader(tbs, p, ID_SEQUENCE, subjectName);
+  p = writeHeader(tbs, p, ID_SET, cnSet);
+  p = writeHeader(tbs, p, ID_SEQUENCE, cnAttribute);
+  tbs.set(OID_COMMON_NAME_TLV, p);
+  p += OID_COMMON_NAME_TLV.length;
+  p = writeUtf8(tbs, writeHeader(tbs, p, ID_UTF8_STRING, hostId.length), hostId, hostId.length);
+  tbs.set(spki, p);
+  p += spki.length;
+  p = writeHeader(tbs, p, ID_EXPLICIT_EXTENSIONS, extensionsField);
+  p = writeHeader(tbs, p, ID_SEQUENCE, extensionList);
+  tbs.set(FIXED_EXTENSIONS, p);
+  p += FIXED_EXTENSIONS.length;
+  // subjectAltName (non-critical): OCTET STRING { SEQUENCE { [6] urn:hostgate:host:<hostId> } }
+  p = writeHeader(tbs, p, ID_SEQUENCE, sanExtension);
+  tbs.set(OID_SUBJECT_ALT_NAME_TLV, p);
+  p += OID_SUBJECT_ALT_NAME_TLV.length;
+  p = writeHeader(tbs, p, ID_OCTET_STRING, sanValue);
+  p = writeHeader(tbs, p, ID_SEQUENCE, sanNames);
+  p = writeHeader(tbs, p, ID_IMPLICIT_URI, uriBytes);
+  p = writeUtf8(tbs, p, HOST_URI_PREFIX, HOST_URI_PREFIX.length);
+  p = writeUtf8(tbs, p, hostId, hostId.length);
+  tbs.set(skiExtension, p);
+  p += skiExtension.length;
+  tbs.set(parts.authorityKeyId, p);
+  p += parts.authorityKeyId.length;
+  // The health extension (non-critical).
+  p = writeHeader(tbs, p, ID_SEQUENCE, healthExtension);
+  tbs.set(OID_HOSTGATE_HEALTH_TLV, p);
+  p += OID_HOSTGATE_HEALTH_TLV.length;
+  p = writeHealthExtensionContent(tbs, writeHeader(tbs, p, ID_OCTET_STRING, healthValue), health);
+  if (p !== tbs.length) throw new Error(`health certificate writer: wrote ${p} of ${tbs.length} bytes`);
+
   const der = signEcdsaSha256(tbs, ca.privateKey);
   // The PEM text only when asked for (the issuer stores and publishes the DER).
   let pem: string | undefined;

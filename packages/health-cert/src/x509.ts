@@ -3,7 +3,6 @@ import { createHash, type KeyObject, sign } from 'node:crypto';
 import {
   type DerElement,
   decodeDer,
-  encodeBitString,
   encodeBoolean,
   encodeOctetString,
   encodeOid,
@@ -25,6 +24,7 @@ import {
   TAG_SET,
   TAG_UTF8_STRING,
 } from './der.ts';
+import { ID_BIT_STRING, ID_SEQUENCE, tlvLength, writeHeader } from './der-writer.ts';
 import { DerError, HealthCertError } from './errors.ts';
 
 export const OID_COMMON_NAME = '2.5.4.3';
@@ -76,12 +76,26 @@ export function encodeExtension(oid: string, critical: boolean, value: Uint8Arra
     : encodeSequence(encodeOid(oid), encodeOctetString(value));
 }
 
+const SIGNATURE_ALGORITHM_TLV = ecdsaWithSha256Algorithm();
+
 /** SIGNED{ToBeSigned}: the ToBeSigned, ecdsa-with-SHA256 and the signature as a BIT STRING. */
 export function signEcdsaSha256(tbs: Uint8Array, privateKey: KeyObject): Uint8Array {
   // A bare KeyObject, not { key, dsaEncoding: 'der' } (DER is the default for ECDSA): node tells an
   // options object from a key by two throwing brand checks, ~5 % of the issuer's CPU per certificate.
   const signature = sign('sha256', tbs, privateKey);
-  return encodeSequence(tbs, ecdsaWithSha256Algorithm(), encodeBitString(new Uint8Array(signature)));
+  // Written in one buffer: the same bytes as encodeSequence(tbs, algorithm, encodeBitString(signature)).
+  const bitString = signature.length + 1;
+  const content = tbs.length + SIGNATURE_ALGORITHM_TLV.length + tlvLength(bitString);
+  const out = new Uint8Array(tlvLength(content));
+  let p = writeHeader(out, 0, ID_SEQUENCE, content);
+  out.set(tbs, p);
+  p += tbs.length;
+  out.set(SIGNATURE_ALGORITHM_TLV, p);
+  p += SIGNATURE_ALGORITHM_TLV.length;
+  p = writeHeader(out, p, ID_BIT_STRING, bitString);
+  out[p++] = 0; // no unused bits
+  out.set(signature, p);
+  return out;
 }
 
 /** The subjectPublicKey bits of an SPKI. */
