@@ -229,7 +229,16 @@ export type CollectorAttestResult =
 
 const bytesOf = (b: Uint8Array | undefined | null): Uint8Array =>
   b === undefined || b === null ? new Uint8Array(0) : new Uint8Array(b);
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const EMPTY = new Uint8Array(0);
+/**
+ * A request's bytes as they are, not copied. The decoded request belongs to its call (no buffer of
+ * it is reused by the transport) and nothing here or downstream writes to it; what outlives the
+ * call (the remembered AKs) comes from the store, never from a request. A copy of more than 64
+ * bytes is a fresh off-heap ArrayBuffer (~1-2 µs each, and GC work); Attest copied the AK name,
+ * the nonce, the event log and every PCR value for nothing.
+ */
+const viewOf = (b: Uint8Array | undefined | null): Uint8Array => b ?? EMPTY;
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 function describeError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -264,18 +273,26 @@ function subjectKeyProblems(key: TpmPublic): string[] {
   return problems;
 }
 
-/** What the store keeps of an accepted quote's TPMS_CLOCK_INFO. */
-function countersOf(quoteInfo: NonNullable<Verified['quoteInfo']>): CountersRecord {
+/**
+ * What the store keeps of an accepted quote's TPMS_CLOCK_INFO. `selectionJson` is
+ * JSON.stringify(quoteInfo.proto.pcrSelection) when the caller has it already: the text is then
+ * exactly JSON.stringify({ pcrDigest, pcrSelection }).
+ */
+export function countersOf(
+  quoteInfo: NonNullable<Verified['quoteInfo']>,
+  selectionJson?: string,
+): CountersRecord {
+  const pcrDigest = hex(quoteInfo.proto.pcrDigest as Uint8Array);
   return {
     resetCount: quoteInfo.facts.resetCount,
     restartCount: quoteInfo.facts.restartCount,
     clock: quoteInfo.facts.clock,
     safe: quoteInfo.facts.safe,
     firmwareVersion: quoteInfo.facts.firmwareVersion,
-    quoteInfoJson: JSON.stringify({
-      pcrDigest: hex(quoteInfo.proto.pcrDigest as Uint8Array),
-      pcrSelection: quoteInfo.proto.pcrSelection,
-    }),
+    quoteInfoJson:
+      selectionJson === undefined
+        ? JSON.stringify({ pcrDigest, pcrSelection: quoteInfo.proto.pcrSelection })
+        : `{"pcrDigest":${JSON.stringify(pcrDigest)},"pcrSelection":${selectionJson}}`,
   };
 }
 
@@ -303,6 +320,13 @@ export class QuoteCollector {
   private readonly akCache: AkCache;
   /** selectionKey of the required selection, computed once (it was recomputed for every quote). */
   private readonly requiredKey: string;
+  /**
+   * The required selection in proto form and as JSON, made once: every accepted quote selects
+   * exactly it (GetChallenge sends it too), so each quote's QuoteInfo and stored counters share it.
+   * Frozen: it goes into every Evidence and GetChallenge answer, which only read it.
+   */
+  private readonly requiredProto: ReturnType<typeof selectionsToProto>;
+  private readonly requiredJson: string;
   private readonly randomPool = new RandomPool();
   /**
    * Concurrent calls' statements merged into one (the gRPC server runs many calls at once, and a
@@ -319,6 +343,10 @@ export class QuoteCollector {
     this.now = opts.now ?? Date.now;
     this.akCache = new AkCache(opts.akCacheSize ?? AK_CACHE_SIZE);
     this.requiredKey = selectionKey(opts.pcrSelection);
+    this.requiredProto = Object.freeze(
+      selectionsToProto(opts.pcrSelection).map((s) => Object.freeze({ ...s, pcrs: Object.freeze(s.pcrs) })),
+    ) as ReturnType<typeof selectionsToProto>;
+    this.requiredJson = JSON.stringify(this.requiredProto);
     this.nonceBatcher = new Batcher((items) => this.store.addNonces(items, MAX_LIVE_NONCES), {
       maxBatch: MAX_BATCH,
       keyOf: (item) => latin1(item.akName),
@@ -331,6 +359,19 @@ export class QuoteCollector {
 
   get requiredSelection(): readonly PcrSelection[] {
     return this.opts.pcrSelection;
+  }
+
+  /** selectionsToProto(requiredSelection), made once (GetChallenge answers it on every call). */
+  get requiredSelectionProto(): ReturnType<typeof selectionsToProto> {
+    return this.requiredProto;
+  }
+
+  /** The counters of a verified quote; the stored JSON reuses the required selection's text. */
+  private countersOf(quoteInfo: NonNullable<Verified['quoteInfo']>): CountersRecord {
+    return countersOf(
+      quoteInfo,
+      quoteInfo.proto.pcrSelection === this.requiredProto ? this.requiredJson : undefined,
+    );
   }
 
   async enroll(
@@ -572,9 +613,9 @@ export class QuoteCollector {
    * which are independent and all reported. Accepted evidence is what gets published.
    */
   async attest(req: AttestRequest__Output): Promise<CollectorAttestResult> {
-    const akName = bytesOf(req.akName);
-    const nonce = bytesOf(req.nonce);
-    const eventLog = bytesOf(req.eventLog);
+    const akName = viewOf(req.akName);
+    const nonce = viewOf(req.nonce);
+    const eventLog = viewOf(req.eventLog);
     const quote = req.quote;
     const key = req.certifiedKey;
 
@@ -627,7 +668,7 @@ export class QuoteCollector {
     if (known !== undefined) {
       verified = this.verify(known, nonce, req);
       if (verified.refusals.length === 0 && verified.quoteInfo !== undefined) {
-        const counters = countersOf(verified.quoteInfo);
+        const counters = this.countersOf(verified.quoteInfo);
         const attestationId = randomUUID();
         const r = await this.attestBatcher.call({ ak: known, nonce, next: counters, nowMs, attestationId });
         if (r.kind === 'accepted')
@@ -746,7 +787,7 @@ export class QuoteCollector {
     const quoteInfo = checked.quoteInfo;
     if (checked.refusals.length > 0 || quoteInfo === undefined) return refused(checked.refusals);
 
-    const counters = countersOf(quoteInfo);
+    const counters = this.countersOf(quoteInfo);
     const attestationId = randomUUID();
     if (!(await this.store.advanceCounters(host.hostId, counters, nowMs, attestationId)))
       return refused([await this.countersBackwards(host.hostId, counters)]);
@@ -833,9 +874,8 @@ export class QuoteCollector {
     // values for PCRs the quote does not cover.
     const required = this.requiredKey;
     // The selection as required, byte for byte (what an agent sends), needs no canonical form.
-    const quoted = sameSelections(facts.pcrSelect, this.opts.pcrSelection)
-      ? required
-      : selectionKey(facts.pcrSelect);
+    const asRequired = sameSelections(facts.pcrSelect, this.opts.pcrSelection);
+    const quoted = asRequired ? required : selectionKey(facts.pcrSelect);
     if (required !== quoted) {
       refusals.push(
         refusal(
@@ -871,7 +911,7 @@ export class QuoteCollector {
       restartCount: facts.restartCount,
       safe: facts.safe,
       firmwareVersion: facts.firmwareVersion.toString(),
-      pcrSelection: selectionsToProto(facts.pcrSelect),
+      pcrSelection: asRequired ? this.requiredProto : selectionsToProto(facts.pcrSelect),
       pcrDigest,
       pcrDigestAlgorithm: hashAlgorithmName(sigHash),
       // The enrolled AK's name (whose signature verified), not qualifiedSigner (a qualified name).
@@ -992,7 +1032,7 @@ function pcrValuesFromProto(
         );
         return undefined;
       }
-      values.set(v.index, new Uint8Array(v.digest));
+      values.set(v.index, v.digest ?? EMPTY);
     }
     out.set(hash, values);
   }

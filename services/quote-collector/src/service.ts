@@ -25,7 +25,7 @@ import {
   warnIfAdminLoopbackOnly,
 } from '@hostgate/service-runtime';
 import { CertificateWaiter } from './certificate-waiter.ts';
-import { MAX_EVENT_LOG_BYTES, QuoteCollector, selectionsToProto } from './collector.ts';
+import { MAX_EVENT_LOG_BYTES, QuoteCollector } from './collector.ts';
 import { type QuoteCollectorConfig, requiredPcrSelection } from './config.ts';
 import { migrations } from './migrations.ts';
 import { type CollectorRefusal, refusal, toProtoRefusal } from './refusals.ts';
@@ -259,7 +259,7 @@ export function handlers(rt: CollectorRuntime): QuoteCollectorServiceHandlers {
       return {
         nonce: c.nonce,
         expiresAt: timestampFromDate(new Date(c.expiresAtMs)),
-        pcrSelection: selectionsToProto(collector.requiredSelection),
+        pcrSelection: collector.requiredSelectionProto,
       };
     }),
     Attest: unary('Attest', (req) => attestRoundTrip(rt, req)),
