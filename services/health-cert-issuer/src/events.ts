@@ -53,9 +53,16 @@ export function timestamp(date: Date): Timestamp {
  * without a fraction, else milliseconds), from toISOString without the Timestamp and its regex.
  */
 function ceTime(time: Date): string {
+  // The events of one verdict share their time: the last one formatted is kept.
+  const ms = time.getTime();
+  if (ms === lastCeTime.ms) return lastCeTime.text;
   const iso = time.toISOString();
-  return iso.endsWith('.000Z') ? `${iso.slice(0, -5)}Z` : iso;
+  const text = iso.endsWith('.000Z') ? `${iso.slice(0, -5)}Z` : iso;
+  lastCeTime = { ms, text };
+  return text;
 }
+
+let lastCeTime = { ms: Number.NaN, text: '' };
 
 function revokedProto(r: RevokedInfo) {
   return { serial: r.serial, revokedAt: timestamp(r.revokedAt), reason: r.reason };

@@ -353,6 +353,50 @@ FROM input i LEFT JOIN live l ON l.ord = i.ord LEFT JOIN revoked_check rc ON rc.
   LEFT JOIN host h ON h.host_id = i.host_id
 ORDER BY i.ord`;
 
+const ARRAY_ESCAPED = /["\\]/;
+
+/**
+ * A one-dimensional array parameter as the PostgreSQL array literal node-postgres would send for it
+ * (every element quoted, `\` and `"` escaped, null as NULL; a Date as its ISO instant), built in one
+ * pass: pg's own conversion runs two regex replacements per element and formats every Date anew
+ * (~3 % of the issuer's CPU at 200 verdicts/s). `isoTexts` keeps Date texts by instant across the
+ * columns of one statement (a verdict's now and notAfter are in two columns each). An element of
+ * another type leaves the array to pg.
+ */
+export function arrayLiteral(
+  values: readonly unknown[],
+  isoTexts: Map<number, string> = new Map(),
+): string | readonly unknown[] {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) out += ',';
+    const v = values[i];
+    let text: string;
+    if (v === null || v === undefined) {
+      out += 'NULL';
+      continue;
+    } else if (typeof v === 'string') {
+      // Most elements (ids, serials, classes) have nothing to escape: tested before replacing.
+      text = ARRAY_ESCAPED.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"') : v;
+    } else if (typeof v === 'number' || typeof v === 'boolean') {
+      text = String(v);
+    } else if (v instanceof Date) {
+      const ms = v.getTime();
+      if (!Number.isFinite(ms)) return values;
+      let iso = isoTexts.get(ms);
+      if (iso === undefined) {
+        iso = v.toISOString();
+        isoTexts.set(ms, iso);
+      }
+      text = iso;
+    } else {
+      return values;
+    }
+    out += `"${text}"`;
+  }
+  return `${out}}`;
+}
+
 /**
  * Writes verdicts in ONE statement (atomic without BEGIN/COMMIT), each as if alone: claims its
  * attestation and, only when the claim is new, inserts its certificate or revokes the host's live
@@ -426,9 +470,14 @@ export async function recordVerdicts(
       msgCols[6]!.push(JSON.stringify(m.headers));
     }
   }
+  const isoTexts = new Map<number, string>();
   const { rows } = await db.query<
     HostRow & { ord: bigint | number | string; live: string[] | null; revoked_check: number | null }
-  >(RECORD_VERDICTS, [...cols, ...msgCols, Buffer.concat(blob, blobLength)]);
+  >(RECORD_VERDICTS, [
+    ...cols.map((c) => arrayLiteral(c, isoTexts)),
+    ...msgCols.map((c) => arrayLiteral(c, isoTexts)),
+    Buffer.concat(blob, blobLength),
+  ]);
   if (rows.length !== writes.length)
     throw new Error(`${writes.length} verdicts answered with ${rows.length} rows`);
   return rows.map((row, i): VerdictWriteResult => {
