@@ -12,6 +12,7 @@ import {
 } from '../src/collector.ts';
 import {
   attestRequest,
+  enrolledCollector,
   enrollSoftwareAk,
   newCollector,
   openTestDb,
@@ -36,15 +37,7 @@ async function nonceFor(c: QuoteCollector, akName: Uint8Array): Promise<Uint8Arr
 
 for (const kind of ['pglite', 'postgres'] as StoreKind[]) {
   describe(`attest checks (${kind})`, { skip: storeMissing(kind) }, () => {
-    const setup = async (t: { after(fn: () => Promise<void>): void }) => {
-      const { db, close } = await openTestDb(kind);
-      t.after(close);
-      const clock = new TestClock();
-      const collector = newCollector(db, clock);
-      const ak = softwareAk('p256');
-      const hostId = await enrollSoftwareAk(collector, ak, { now: clock.ms });
-      return { collector, clock, ak, hostId };
-    };
+    const setup = (t: { after(fn: () => Promise<void>): void }) => enrolledCollector(kind, t);
 
     test('a valid quote and certify are accepted, with the evidence filled in', async (t) => {
       const { collector, ak, hostId } = await setup(t);

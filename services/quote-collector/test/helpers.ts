@@ -146,6 +146,20 @@ export async function enrollSoftwareAk(
   return hostId;
 }
 
+/**
+ * A collector over a fresh test database (closed when the test ends) with one software P-256 AK
+ * enrolled and activated: the setup of the attest tests.
+ */
+export async function enrolledCollector(kind: StoreKind, t: { after(fn: () => Promise<void>): void }) {
+  const { db, close } = await openTestDb(kind);
+  t.after(close);
+  const clock = new TestClock();
+  const collector = newCollector(db, clock);
+  const ak = softwareAk('p256');
+  const hostId = await enrollSoftwareAk(collector, ak, { now: clock.ms });
+  return { db, collector, clock, ak, hostId };
+}
+
 const HASH_ENUM: Record<HashName, HashAlgorithm__Output> = {
   sha1: 'HASH_ALGORITHM_SHA1',
   sha256: 'HASH_ALGORITHM_SHA256',

@@ -5,13 +5,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parsePcrList, pcrSelection } from '@hostgate/tpm2-js-lite';
-import { samplePcrs, softwareAk, softwareCertify, softwareQuote } from '@hostgate/tpm2-js-lite/testing';
+import { samplePcrs, softwareCertify, softwareQuote } from '@hostgate/tpm2-js-lite/testing';
 import { countersOf, type QuoteCollector, selectionsToProto } from '../src/collector.ts';
 import {
   attestRequest,
-  enrollSoftwareAk,
+  enrolledCollector,
   newCollector,
-  openTestDb,
   REQUIRED,
   type StoreKind,
   storeMissing,
@@ -46,15 +45,7 @@ test('countersOf with the selection JSON given writes exactly what JSON.stringif
 
 for (const kind of ['pglite', 'postgres'] as StoreKind[]) {
   describe(`the attest hot path (${kind})`, { skip: storeMissing(kind) }, () => {
-    const setup = async (t: { after(fn: () => Promise<void>): void }) => {
-      const { db, close } = await openTestDb(kind);
-      t.after(close);
-      const clock = new TestClock();
-      const collector = newCollector(db, clock);
-      const ak = softwareAk('p256');
-      const hostId = await enrollSoftwareAk(collector, ak, { now: clock.ms });
-      return { collector, clock, ak, hostId };
-    };
+    const setup = (t: { after(fn: () => Promise<void>): void }) => enrolledCollector(kind, t);
 
     test("accepted evidence carries the request's own nonce and event log (no copies), on both paths", async (t) => {
       const { collector, clock, ak } = await setup(t);

@@ -10,14 +10,13 @@ import { QuoteCollector } from '../src/collector.ts';
 import { QuoteCollectorStore } from '../src/store.ts';
 import {
   attestRequest,
+  enrolledCollector,
   counting,
   enrollSoftwareAk,
-  newCollector,
-  openTestDb,
   REQUIRED,
   type StoreKind,
   storeMissing,
-  TestClock,
+  type TestClock,
 } from './helpers.ts';
 import { parsePcrList } from '@hostgate/tpm2-js-lite';
 
@@ -64,12 +63,7 @@ async function reenroll(c: QuoteCollector, hostId: string, ak: SoftwareAk, now: 
 for (const kind of ['pglite', 'postgres'] as StoreKind[]) {
   describe(`attest in one statement (${kind})`, { skip: storeMissing(kind) }, () => {
     const setup = async (t: { after(fn: () => Promise<void>): void }) => {
-      const { db, close } = await openTestDb(kind);
-      t.after(close);
-      const clock = new TestClock();
-      const collector = newCollector(db, clock);
-      const ak = softwareAk('p256');
-      const hostId = await enrollSoftwareAk(collector, ak, { now: clock.ms });
+      const { db, collector, clock, ak, hostId } = await enrolledCollector(kind, t);
       let tick = 1000n;
       const attest = async (c: QuoteCollector = collector, who: SoftwareAk = ak, nonce?: Uint8Array) => {
         tick += 10n;
