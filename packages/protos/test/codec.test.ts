@@ -17,19 +17,17 @@ import {
   encodeVerdict,
   hostgateRoot,
   KAFKA_PAYLOAD_NAMES,
-  type KafkaPayloadName,
   ProtoCodecError,
 } from '../src/index.ts';
-import { certificateEvent, deadLetter, evidence, measurements, socEvent, verdict } from './samples.ts';
-
-const samples: Record<KafkaPayloadName, object> = {
-  Evidence: evidence,
-  Measurements: measurements,
-  Verdict: verdict,
-  CertificateEvent: certificateEvent,
-  SocEvent: socEvent,
-  DeadLetter: deadLetter,
-};
+import {
+  certificateEvent,
+  deadLetter,
+  evidence,
+  measurements,
+  samples,
+  socEvent,
+  verdict,
+} from './samples.ts';
 
 // A round trip only proves something for the fields a sample sets: every field of every message
 // in the tree must hold a non-default value at least once.

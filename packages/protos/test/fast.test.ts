@@ -14,16 +14,7 @@ import {
   ProtoCodecError,
 } from '../src/index.ts';
 import { referenceCodec } from './reference-codec.ts';
-import { certificateEvent, deadLetter, evidence, measurements, socEvent, verdict } from './samples.ts';
-
-const samples: Record<KafkaPayloadName, object> = {
-  Evidence: evidence,
-  Measurements: measurements,
-  Verdict: verdict,
-  CertificateEvent: certificateEvent,
-  SocEvent: socEvent,
-  DeadLetter: deadLetter,
-};
+import { evidence, samples } from './samples.ts';
 
 let seed = 0x2545f491;
 function rnd(n: number): number {

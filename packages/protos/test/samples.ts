@@ -2,6 +2,7 @@
 // (__Output) shape: longs as decimal strings, bytes as Buffer, enums as names, oneof and proto3
 // optional virtual fields present. Values are chosen to stress the conversions: uint64 max,
 // int64 above 2^53, uint32 max, event types above 2^31.
+import type { KafkaPayloadName } from '../src/codec.ts';
 import type {
   CertificateEvent__Output,
   CertifiedKey__Output,
@@ -225,4 +226,14 @@ export const deadLetter: DeadLetter__Output = {
   reason: 'malformed at byte 3',
   attempts: 1,
   time: ts('1700000004', 4),
+};
+
+/** The samples above by payload name. */
+export const samples: Record<KafkaPayloadName, object> = {
+  Evidence: evidence,
+  Measurements: measurements,
+  Verdict: verdict,
+  CertificateEvent: certificateEvent,
+  SocEvent: socEvent,
+  DeadLetter: deadLetter,
 };
