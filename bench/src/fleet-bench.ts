@@ -7,8 +7,11 @@
 //       [--concurrency 128] [--deploy processes|in-process] [--bus kafka|in-process]
 //       [--eventlog FILE (a real boot log, e.g. from ../shared/corpus)] [--hops] [--json]
 //       [--service-node-options='--cpu-prof --cpu-prof-dir=DIR' (NODE_OPTIONS of each service process)]
-//       [--broker-jvm test|server (default test: C1 as the tests run it; server = full JIT + G1, which
-//        costs more than it saves in runs of a few minutes: its compilations run during the phases)]
+//       [--broker-jvm test|server (default test: C1 and the serial GC, as the tests run it; server =
+//        full JIT + G1, as Kafka runs in production: less broker CPU at 200/s once compiled, but no
+//        better p99 and a lower maximum here, see docs/e2e.md)]
+//       [--warmup 0] [--warmup-rate 100] (seconds at that rate before the measured phases, reported
+//        apart, e.g. to let the broker's full JIT compile first; 0 = none)
 //
 // With DATABASE_URL the services use a fresh database on that server (dropped afterwards);
 // without it each service uses PGlite in a temporary folder.
@@ -54,6 +57,11 @@ export interface Phase {
 export interface FleetBenchOptions {
   hosts: number;
   phases: Phase[];
+  /**
+   * An unmeasured phase run first (reported apart): a deployment that has run for a while has its
+   * JIT-compiled code, a fresh one compiles during the first minute (the broker's full JIT most).
+   */
+  warmup?: Phase;
   /** Hosts attesting at once in the 'max' phase. */
   concurrency: number;
   deploy: 'processes' | 'in-process';
@@ -65,9 +73,10 @@ export interface FleetBenchOptions {
   /** NODE_OPTIONS for each service process (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile them); processes only. */
   serviceNodeOptions?: string;
   /**
-   * The broker's JVM: 'test' (default: C1, as the tests run it) or 'server' (full JIT and G1, as Kafka runs
-   * in production). Measured here, 'server' cost more broker CPU per certificate in runs of a few minutes
-   * (5.6 vs 3.3 ms at 100/s): its compilations run during the phases.
+   * The broker's JVM: 'test' (default: C1 and the serial GC, as the tests run it) or 'server' (full JIT
+   * and G1, as Kafka runs in production). 'server' costs more broker CPU while it compiles (≈ 3 against
+   * 2.4–2.8 ms per certificate in a first 40 s at 100/s) and less once it has (1.1–1.3 against 1.6–1.7 ms
+   * at 200/s after a `warmup`), yet gave no better p99 at 200/s and a lower maximum here (docs/e2e.md).
    */
   brokerJvm?: 'server' | 'test';
   /** Progress lines go here (stderr by default). */
@@ -177,6 +186,8 @@ export interface FleetReport {
   attestations: number;
   /** PostgreSQL commits of the four services over the run (processes on DATABASE_URL only). */
   postgresCommits?: number;
+  /** The unmeasured warm-up phase, when there was one. */
+  warmup?: PhaseResult;
   phases: PhaseResult[];
 }
 
@@ -315,9 +326,8 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
       if (r.result !== 'certificate') throw new Error(`warm-up refused: ${JSON.stringify(r.refused)}`);
     });
 
-    const results: PhaseResult[] = [];
-    for (const phase of opts.phases) {
-      log(`phase ${phase.rate === 'max' ? 'max' : `${phase.rate}/s`} for ${phase.durationS} s…`);
+    const running = deployment;
+    const runPhase = async (phase: Phase): Promise<PhaseResult> => {
       const idle = [...hosts];
       const latencies: number[] = [];
       let issued = 0;
@@ -351,7 +361,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
       };
       // The simulator's own signing and gRPC share the machine too (agents would be elsewhere).
       const pids = {
-        ...deployment.pids(),
+        ...running.pids(),
         ...(opts.deploy === 'processes' ? { simulator: process.pid } : {}),
       };
       const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSecondsOf(pid)]));
@@ -395,7 +405,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
           cpuMsPerIssued[k] = Math.round(((after - before) * 1000 * 100) / issued) / 100;
       }
       latencies.sort((a, b) => a - b);
-      results.push({
+      return {
         offered:
           phase.rate === 'max'
             ? `max (${Math.min(opts.concurrency, hosts.length)} at once)`
@@ -412,7 +422,21 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
         maxMs: Math.round((latencies.at(-1) ?? Number.NaN) * 10) / 10,
         cpuMsPerIssued,
         ...(observer === undefined ? {} : { hops: hopSummary(observer, calls) }),
-      });
+      };
+    };
+
+    let warmup: PhaseResult | undefined;
+    if (opts.warmup !== undefined && opts.warmup.durationS > 0) {
+      const w = opts.warmup;
+      log(`warm-up ${w.rate === 'max' ? 'max' : `${w.rate}/s`} for ${w.durationS} s (not measured)…`);
+      warmup = await runPhase(w);
+      if (warmup.errors > 0 || warmup.refused > 0)
+        throw new Error(`warm-up: ${warmup.errors} errors, ${warmup.refused} refused`);
+    }
+    const results: PhaseResult[] = [];
+    for (const phase of opts.phases) {
+      log(`phase ${phase.rate === 'max' ? 'max' : `${phase.rate}/s`} for ${phase.durationS} s…`);
+      results.push(await runPhase(phase));
     }
     await observer?.close();
     observer = undefined;
@@ -425,7 +449,11 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetRepor
       store,
       hosts: opts.hosts,
       cpus: os.availableParallelism(),
-      attestations: 1 + hosts.length + results.reduce((n, r) => n + r.started, 0),
+      attestations:
+        1 +
+        hosts.length +
+        [...(warmup === undefined ? [] : [warmup]), ...results].reduce((n, r) => n + r.started, 0),
+      ...(warmup === undefined ? {} : { warmup }),
       phases: results,
     };
     if (commits !== undefined) report.postgresCommits = commits;
@@ -451,7 +479,11 @@ export function formatReport(r: FleetReport): string {
     'errors',
     'skipped',
   ];
-  const rows = r.phases.map((p) => [
+  const shown =
+    r.warmup === undefined
+      ? r.phases
+      : [{ ...r.warmup, offered: `warm-up ${r.warmup.offered}` }, ...r.phases];
+  const rows = shown.map((p) => [
     p.offered,
     String(p.durationS),
     String(p.perSecond),
@@ -471,10 +503,10 @@ export function formatReport(r: FleetReport): string {
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...rows.map(line),
   ];
-  const procs = [...new Set(r.phases.flatMap((p) => Object.keys(p.cpuMsPerIssued)))];
+  const procs = [...new Set(shown.flatMap((p) => Object.keys(p.cpuMsPerIssued)))];
   if (procs.length > 0) {
     lines.push('CPU ms per certificate (user + system, from /proc):');
-    for (const p of r.phases)
+    for (const p of shown)
       lines.push(`  ${p.offered}: ${procs.map((k) => `${k} ${p.cpuMsPerIssued[k] ?? '-'}`).join(', ')}`);
   }
   for (const p of r.phases) {
@@ -489,7 +521,7 @@ export function formatReport(r: FleetReport): string {
   return lines.join('\n');
 }
 
-function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
+export function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -503,6 +535,8 @@ function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
       hops: { type: 'boolean', default: false },
       'service-node-options': { type: 'string' },
       'broker-jvm': { type: 'string', default: 'test' },
+      warmup: { type: 'string', default: '0' },
+      'warmup-rate': { type: 'string', default: '100' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -517,6 +551,10 @@ function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
     const t = r.trim();
     return { rate: t === 'max' ? 'max' : int('rates', t, 1, 100_000), durationS };
   });
+  const warmup: Phase = {
+    rate: int('warmup-rate', values['warmup-rate'], 1, 100_000),
+    durationS: int('warmup', values.warmup, 0, 3600),
+  };
   if (values.deploy !== 'processes' && values.deploy !== 'in-process')
     throw new Error('--deploy processes|in-process');
   if (values.bus !== 'kafka' && values.bus !== 'in-process') throw new Error('--bus kafka|in-process');
@@ -532,6 +570,7 @@ function parseCli(argv: string[]): FleetBenchOptions & { json: boolean } {
     hosts: int('hosts', values.hosts, 1, 100_000),
     hops: values.hops,
     phases,
+    ...(warmup.durationS > 0 ? { warmup } : {}),
     concurrency: int('concurrency', values.concurrency, 1, 10_000),
     deploy: values.deploy,
     bus: values.bus,
